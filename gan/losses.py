@@ -1,0 +1,74 @@
+"""GAN objectives as small pure functions of discriminator logits.
+
+The classic minimax game of Goodfellow et al. 2014 is
+    min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))],   D(x) = sigmoid(logit(x)).
+D maximises it; in practice G maximises log D(G(z)) instead (the *non-saturating* loss), which gives
+strong gradients early in training.  ``softplus(-l) = -log sigmoid(l)`` keeps it numerically stable.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("ns", "hinge", "wgan-gp")
+
+
+def ns_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """-[log D(x) + log(1 - D(G(z)))]: D's side of the minimax game."""
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def ns_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """-log D(G(z)): the non-saturating generator loss."""
+    return F.softplus(-fake).mean()
+
+
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss for D (Lim & Ye 2017, used by SNGAN/BigGAN)."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def wasserstein_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Critic loss of WGAN: E[D(G(z))] - E[D(x)] (pair with ``gradient_penalty``)."""
+    return fake.mean() - real.mean()
+
+
+def generator_mean_loss(fake: torch.Tensor) -> torch.Tensor:
+    """-E[D(G(z))]: the generator loss for hinge and WGAN."""
+    return -fake.mean()
+
+
+def d_loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Discriminator loss by name."""
+    return {"ns": ns_d_loss, "hinge": hinge_d_loss, "wgan-gp": wasserstein_d_loss}[check_loss(name)]
+
+
+def g_loss_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Generator loss by name."""
+    return {"ns": ns_g_loss, "hinge": generator_mean_loss, "wgan-gp": generator_mean_loss}[check_loss(name)]
+
+
+def check_loss(name: str) -> str:
+    """Return name if it is a known loss, else raise a ValueError listing the known ones."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    return name
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data; ``real`` must require grad."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
+def gradient_penalty(D: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     y: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on real/fake interpolates."""
+    eps = torch.rand(real.size(0), 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    out = D(x_hat, y)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()

@@ -1,0 +1,108 @@
+"""Train a GAN and write a model folder (config.json, safetensors weights, model card, samples).
+
+    python train.py                                   # Fashion-MNIST, class-conditional, CPU or GPU
+    python train.py --dataset folder --data-dir imgs/ --no-conditional --resolution 64 --channels 3
+    torchrun --nproc_per_node=4 train.py --batch-size 512
+    python train.py --out runs/x --resume             # continue a killed run
+    python train.py --push-to-hub me/fashion-gan      # publish when done (HF_TOKEN or `hf auth login`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+import typing
+from dataclasses import MISSING
+
+from gan.training import TrainConfig, TrainingError, config_fields
+
+HELP = {
+    "dataset": "data set: fashion-mnist, mnist, cifar10, or folder (any folder of images)",
+    "data_dir": "where the data lives: IDX files, a torchvision root, or an image folder",
+    "out": "output model folder",
+    "epochs": "passes over the training set",
+    "steps": "total iterations (overrides --epochs)",
+    "batch_size": "images per process per step",
+    "limit": "use only the first N training images (smoke runs)",
+    "resolution": "28, 32 or 64 (default: the data set's own; folder: 64)",
+    "channels": "1 (grayscale) or 3 (RGB) (default: the data set's own)",
+    "conditional": "class-conditional G and projection D",
+    "z_dim": "latent size", "g_width": "generator width (channels of its last block)",
+    "d_width": "discriminator width (channels of its first block)",
+    "spectral_norm": "spectral normalisation in D",
+    "loss": "GAN loss: ns (non-saturating), hinge, wgan-gp",
+    "r1": "R1 gradient penalty weight on real data (0 = off)",
+    "gp_weight": "gradient penalty weight for wgan-gp",
+    "d_steps": "D updates per G update",
+    "lr_g": "generator learning rate (Adam)", "lr_d": "discriminator learning rate (Adam)",
+    "beta1": "Adam beta1", "beta2": "Adam beta2",
+    "ema": "keep an EMA copy of G (the one sampled and shipped)", "ema_beta": "EMA decay per G step",
+    "augment": "DiffAugment policy, comma-separated: color, translation, cutout ('' = off)",
+    "seed": "random seed (fixes weights, data order and noise)",
+    "device": "auto, cpu, cuda or cuda:N",
+    "amp": "bf16 autocast on GPU", "compile": "torch.compile G and D (GPU)",
+    "channels_last": "channels_last memory format",
+    "sample_every": "steps between progress grids", "ckpt_every": "steps between checkpoints",
+    "log_every": "steps between metrics.jsonl rows",
+    "eval_every": "epochs between FID evaluations (0 = off)", "eval_samples": "samples per FID evaluation",
+    "resume": "continue the run in --out from its newest checkpoint",
+    "overwrite": "replace whatever --out holds",
+    "max_nonfinite": "consecutive NaN/inf steps tolerated (each skips the batch and halves the LRs)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An option per TrainConfig field, plus the Hub options."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_ = f"{HELP.get(f.name, '')} (default: {default!r})"
+        tp = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307 (our own annotations)
+        if tp is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
+        else:
+            base = next((a for a in typing.get_args(tp) if a is not type(None)), tp) if isinstance(tp, types.UnionType) else tp
+            p.add_argument(flag, type=base, default=default, help=help_, metavar=f.name.upper())
+    hub = p.add_argument_group("Hugging Face Hub")
+    hub.add_argument("--push-to-hub", metavar="OWNER/NAME", default=None,
+                     help="upload the finished model folder to this Hub repo (default: None)")
+    hub.add_argument("--private", action="store_true", help="create the Hub repo as private (default: False)")
+    hub.add_argument("--hub-revision", metavar="BRANCH", default=None, help="Hub branch to push to (default: main)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    hub = {k: args.pop(k) for k in ("push_to_hub", "private", "hub_revision")}
+    try:
+        cfg = TrainConfig(**args)
+        from gan.training import train
+        evaluate_fn = None
+        if cfg.eval_every and cfg.dataset == "fashion-mnist":
+            try:
+                from gan.metrics import training_evaluator
+                evaluate_fn = training_evaluator(cfg)
+            except ImportError:
+                evaluate_fn = None
+        out = train(cfg, evaluate_fn=evaluate_fn)
+    except (TrainingError, ValueError, RuntimeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: python train.py --out {args['out']} --resume", file=sys.stderr)
+        return 130
+    if hub["push_to_hub"]:
+        from gan.hub import PushError, push_folder
+        try:
+            url = push_folder(out, hub["push_to_hub"], private=hub["private"], revision=hub["hub_revision"])
+            print(f"pushed {out} to {url}")
+        except PushError as e:
+            print(f"error: {e} (the model is saved locally in {out})", file=sys.stderr)
+            return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
