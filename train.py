@@ -73,19 +73,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _evaluator(cfg: TrainConfig):
+    """FID evaluation in the metric classifier's features; built on first use, skipped with a note if unavailable."""
+    state: dict = {}
+
+    def evaluate(G):  # noqa: ANN001, ANN202
+        if "fn" not in state:
+            try:
+                from gan.metrics import training_evaluator
+                state["fn"] = training_evaluator(cfg)
+            except Exception as e:  # missing classifier weights or metrics extras: train on, without FID
+                print(f"note: FID evaluation skipped ({type(e).__name__}: {str(e)[:160]})", file=sys.stderr)
+                return {}
+        return state["fn"](G)
+    return evaluate
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     hub = {k: args.pop(k) for k in ("push_to_hub", "private", "hub_revision")}
     try:
         cfg = TrainConfig(**args)
         from gan.training import train
-        evaluate_fn = None
-        if cfg.eval_every and cfg.dataset == "fashion-mnist":
-            try:
-                from gan.metrics import training_evaluator
-                evaluate_fn = training_evaluator(cfg)
-            except ImportError:
-                evaluate_fn = None
+        evaluate_fn = _evaluator(cfg) if cfg.eval_every and cfg.dataset == "fashion-mnist" else None
         out = train(cfg, evaluate_fn=evaluate_fn)
     except (TrainingError, ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -501,7 +501,13 @@ def _evaluate(evaluate_fn: Callable[[Generator], dict], G_ema: Generator, n_cls:
               out: Path, metrics_f, D: Discriminator, data: ImageData) -> float:
     G_snap = copy.deepcopy(G_ema)
     recalibrate_batchnorm(G_snap, n_cls)
-    res = evaluate_fn(G_snap)
+    try:
+        res = evaluate_fn(G_snap)
+    except Exception as e:  # evaluation must never kill a training run
+        print(f"warning: evaluation at step {step} failed ({type(e).__name__}: {str(e)[:200]}); training goes on")
+        return best_fid
+    if not res:
+        return best_fid
     row = {"step": step, **{k: float(v) for k, v in res.items() if isinstance(v, (int, float))}}
     metrics_f.write(json.dumps(row) + "\n"); metrics_f.flush()
     fid = row.get("fid", math.inf)

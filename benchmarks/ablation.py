@@ -1,0 +1,128 @@
+"""Ablation: what each training trick buys, at the same budget per row.
+
+Starts from the seeds' plain recipe (unconditional DCGAN, non-saturating loss, no spectral norm, no EMA,
+no augmentation) and adds one improvement per row, up to the shipped recipe.  Every row trains with
+the same number of steps and batch size, then is evaluated with the same metrics (classifier-feature
+FID, KID, precision, recall, class coverage).  Finished rows are reused, so the script can be re-run.
+
+    python benchmarks/ablation.py --steps 940 --out runs/ablation      # ~2 epochs per row
+    python benchmarks/ablation.py --report-only                        # rebuild docs/ablation.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PLAIN = ["--no-conditional", "--loss", "ns", "--no-spectral-norm", "--no-ema", "--augment", ""]
+ROWS: list[tuple[str, str, list[str]]] = [
+    ("plain", "seeds' plain recipe: DCGAN, non-saturating loss", PLAIN),
+    ("sn", "+ spectral norm in D", ["--no-conditional", "--loss", "ns", "--spectral-norm", "--no-ema", "--augment", ""]),
+    ("hinge", "+ hinge loss", ["--no-conditional", "--loss", "hinge", "--spectral-norm", "--no-ema", "--augment", ""]),
+    ("ema", "+ EMA generator", ["--no-conditional", "--loss", "hinge", "--spectral-norm", "--ema", "--augment", ""]),
+    ("augment", "+ DiffAugment (translation)", ["--no-conditional", "--loss", "hinge", "--spectral-norm", "--ema",
+                                                "--augment", "translation"]),
+    ("cond", "+ class conditioning (shipped recipe)", ["--conditional", "--loss", "hinge", "--spectral-norm", "--ema",
+                                                       "--augment", "translation"]),
+    ("wide", "+ wider nets (G 48, D 48)", ["--conditional", "--loss", "hinge", "--spectral-norm", "--ema",
+                                          "--augment", "translation", "--g-width", "48", "--d-width", "48"]),
+]
+
+
+def run_row(name: str, flags: list[str], args: argparse.Namespace) -> Path:
+    """Train one row (or reuse it when finished) and return its model folder."""
+    out = Path(args.out) / name
+    if (out / "config.json").is_file():
+        return out
+    cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(args.steps),
+           "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", "0",
+           "--sample-every", str(args.steps), "--ckpt-every", "200", "--log-every", "50", *flags]
+    if (out / "ckpts").is_dir():
+        cmd.append("--resume")
+    print("$", " ".join(repr(c) if c == "" else c for c in cmd), flush=True)
+    t = time.time()
+    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
+    print(f"  trained {name} in {time.time() - t:.0f} s", flush=True)
+    return out
+
+
+def evaluate_row(folder: Path, n: int, seed: int) -> dict:
+    """Metrics of one model folder (cached in folder/eval.json)."""
+    cache = folder / "eval.json"
+    if cache.is_file():
+        res = json.loads(cache.read_text())
+        if res.get("n") == n:
+            return res
+    from gan import GAN
+    from gan.metrics import evaluate_model
+    res = evaluate_model(GAN.from_pretrained(str(folder)), n=n, seed=seed)
+    res["n"] = n
+    cache.write_text(json.dumps(res, indent=2))
+    return res
+
+
+def _f(v: object, fmt: str = ".3f") -> str:
+    return format(v, fmt) if isinstance(v, (int, float)) else "-"
+
+
+def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace, out_md: Path) -> str:
+    """Markdown table of the ablation, with the machine and budget."""
+    lines = [f"Budget per row: {args.steps} steps x batch {args.batch_size} "
+             f"({args.steps * args.batch_size / 60000:.1f} epochs of Fashion-MNIST), seed {args.seed}; "
+             f"metrics on {args.n} samples in the metric classifier's feature space.", "",
+             "| row | recipe | FID | KID x1000 | precision | recall | min class share | class match | wall time |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, label, res, opts in rows:
+        kid = res.get("kid")
+        lines.append(
+            f"| {name} | {label} | {_f(res.get('fid'), '.2f')} | {_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')}"
+            f" | {_f(res.get('precision'))} | {_f(res.get('recall'))} | {_f(res.get('coverage_min'))} "
+            f"| {_f(res.get('class_match'))} | {_f(opts.get('wall_time_s'), '.0f')} s |")
+    hw = rows[0][3].get("hardware", "?") if rows else "?"
+    lines += ["", f"Trained on: {hw} (rows ran one after another while other work shared the machine, "
+              "so wall times are indicative only)."]
+    text = "\n".join(lines) + "\n"
+    out_md.write_text(text)
+    return text
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=940, help="training steps per row (default: 940 = ~2 epochs)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=int, default=10000, help="samples per evaluation (default: 10000)")
+    p.add_argument("--out", default="runs/ablation")
+    p.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated subset of rows")
+    p.add_argument("--report", default=str(ROOT / "docs" / "ablation.md"))
+    p.add_argument("--report-only", action="store_true", help="only evaluate finished rows and write the report")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+    wanted = args.rows.split(",")
+    results = []
+    for name, label, flags in ROWS:
+        if name not in wanted:
+            continue
+        folder = Path(args.out) / name
+        if not args.report_only:
+            folder = run_row(name, flags, args)
+        if not (folder / "config.json").is_file():
+            continue
+        res = evaluate_row(folder, args.n, args.seed)
+        opts = json.loads((folder / "training_options.json").read_text())
+        results.append((name, label, res, opts))
+        print(f"  {name}: FID {_f(res.get('fid'), '.2f')}, precision {_f(res.get('precision'))}, "
+              f"recall {_f(res.get('recall'))}", flush=True)
+    print(report(results, args, Path(args.report)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
