@@ -79,12 +79,13 @@ def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace, ou
              f"metrics on {args.n} samples in the metric classifier's feature space.", "",
              "| row | recipe | FID | KID x1000 | precision | recall | min class share | class match | wall time |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, label, res, opts in rows:
+    for name, label, full, opts in rows:
+        res = full.get("metrics", full)
         kid = res.get("kid")
         lines.append(
             f"| {name} | {label} | {_f(res.get('fid'), '.2f')} | {_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')}"
             f" | {_f(res.get('precision'))} | {_f(res.get('recall'))} | {_f(res.get('coverage_min'))} "
-            f"| {_f(res.get('class_match'))} | {_f(opts.get('wall_time_s'), '.0f')} s |")
+            f"| {_f(res.get('label_accuracy'))} | {_f(opts.get('wall_time_s'), '.0f')} s |")
     hw = rows[0][3].get("hardware", "?") if rows else "?"
     lines += ["", f"Trained on: {hw} (rows ran one after another while other work shared the machine, "
               "so wall times are indicative only)."]
@@ -118,8 +119,9 @@ def main() -> int:
         res = evaluate_row(folder, args.n, args.seed)
         opts = json.loads((folder / "training_options.json").read_text())
         results.append((name, label, res, opts))
-        print(f"  {name}: FID {_f(res.get('fid'), '.2f')}, precision {_f(res.get('precision'))}, "
-              f"recall {_f(res.get('recall'))}", flush=True)
+        m = res.get("metrics", res)
+        print(f"  {name}: FID {_f(m.get('fid'), '.2f')}, precision {_f(m.get('precision'))}, "
+              f"recall {_f(m.get('recall'))}", flush=True)
     print(report(results, args, Path(args.report)))
     return 0
 
