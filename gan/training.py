@@ -551,7 +551,20 @@ def _write_model_folder(cfg: TrainConfig, out: Path, G_ema: Generator, D: Discri
     except ImportError:
         pass
     model.save_pretrained(out)  # config.json last: its presence marks the run as finished
+    if cfg.dataset == "fashion-mnist":
+        _postprocess(out)
     print(f"model folder written to {out} ({total} steps, {wall / 60:.1f} min on {options['hardware']})")
+
+
+def _postprocess(out: Path) -> None:
+    """Once per model: latent directions for the app's sliders and the D score calibration."""
+    steps = (("directions", "gan.directions", "write_directions"), ("calibration", "gan.scoring", "write_calibration"))
+    for what, module, fn in steps:
+        try:
+            import importlib
+            getattr(importlib.import_module(module), fn)(out)
+        except Exception as e:  # extras: never fail a finished run over them
+            print(f"warning: {what} not written ({type(e).__name__}: {str(e)[:160]}); run: python -m {module} {out}")
 
 
 def _check_resumable(cfg: TrainConfig, saved: dict, path: Path) -> None:
