@@ -130,12 +130,17 @@ def load_fashion_mnist(split: str = "train", data_dir: str | Path | None = None,
             if files:
                 return _idx_data(*files, source=str(files[0].parent))
         except Exception as e:  # network errors come in many types
-            tried.append(f"torchvision download into {root} ({type(e).__name__}: {str(e)[:120]})")
+            tried.append(f"torchvision download into {root} ({type(e).__name__}: {_one_line(e, 120)})")
     raise DataError(
         "Fashion-MNIST not found. Tried: " + "; ".join(tried) + ". Fix it one of three ways: "
         "(1) pass --data-dir DIR holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; "
         "(2) apt-get install dataset-fashion-mnist (Debian/Ubuntu); "
         "(3) connect to the internet so torchvision can download it.")
+
+
+def _one_line(e: BaseException, limit: int) -> str:
+    """An exception's message on one line (torchvision's download errors span several), cut to limit chars."""
+    return " ".join(str(e).split())[:limit]
 
 
 def _idx_data(img_path: Path, lbl_path: Path, source: str) -> ImageData:
@@ -154,7 +159,7 @@ def _torchvision_data(name: str, split: str, data_dir: str | Path | None, downlo
         ds = cls(str(root), train=split == "train", download=download)
     except Exception as e:
         raise DataError(f"{name} not found under {root} and could not be downloaded ({type(e).__name__}: "
-                        f"{str(e)[:160]}); pass --data-dir with the torchvision {cls.__name__} layout, "
+                        f"{_one_line(e, 160)}); pass --data-dir with the torchvision {cls.__name__} layout, "
                         f"or connect to the internet") from None
     data = torch.as_tensor(np.asarray(ds.data))
     images = data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2)

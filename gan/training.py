@@ -551,7 +551,7 @@ def _write_model_folder(cfg: TrainConfig, out: Path, G_ema: Generator, D: Discri
     except ImportError:
         pass
     model.save_pretrained(out)  # config.json last: its presence marks the run as finished
-    if cfg.dataset == "fashion-mnist":
+    if cfg.dataset == "fashion-mnist" and cfg.limit is None:  # smoke runs (--limit) skip the extras
         _postprocess(out)
     print(f"model folder written to {out} ({total} steps, {wall / 60:.1f} min on {options['hardware']})")
 
