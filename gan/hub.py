@@ -1,0 +1,334 @@
+"""Hugging Face Hub I/O for model folders: push a finished folder, and pick the model the app loads.
+
+    python -m gan.hub push runs/fashion-mnist me/fashion-gan [--private] [--revision BRANCH]
+    python -m gan.hub resolve [--repo me/fashion-gan] [--revision main] [--local-dir DIR]
+
+Push uploads only the model artifacts (config.json, *.safetensors, README.md, images, *.json,
+metrics.jsonl); training checkpoints (ckpts/), progress frames (progress/) and best/ stay local.
+The token comes from the argument, else HF_TOKEN, else the ``hf auth login`` cache; it is never printed.
+
+The app's model, in order: GAN_MODEL_DIR (a local folder); else GAN_MODEL_REPO (+ GAN_MODEL_REVISION)
+through the Hub client's cache (an unreachable Hub uses the cached snapshot, else falls back); else the
+embedded checkpoints/ folder. A quick probe (HF_HUB_ETAG_TIMEOUT seconds, default 5) keeps an
+unreachable Hub from stalling app start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .pretrained import DISCRIMINATOR_FILE, GENERATOR_FILE, GAN, ModelFormatError
+
+EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+MODEL_FILES = ("config.json", GENERATOR_FILE, DISCRIMINATOR_FILE)
+# what goes to the Hub: top-level artifacts only ("*/*" drops ckpts/, progress/, best/ and any other subfolder)
+UPLOAD_PATTERNS = ["config.json", "*.safetensors", "README.md", "*.png", "*.gif", "*.json", "metrics.jsonl"]
+UPLOAD_IGNORE = ["*/*", ".*", "*.tmp"]
+# what the app downloads (never *.bin / *.pt / *.pkl: nothing that could be unpickled)
+DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.gif", "*.jsonl"]
+DEFAULT_PROBE_TIMEOUT_S = 5.0
+NO_TOKEN = "no Hugging Face token: set HF_TOKEN or run `hf auth login`"
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+log = logging.getLogger(__name__)
+
+
+class PushError(RuntimeError):
+    """A model folder could not be pushed to the Hub (no token, bad folder or repo id, network, refusal)."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the app's model comes from, and why (``warning`` says what went wrong with the preferred source)."""
+
+    folder: Path
+    kind: Literal["hub", "local", "embedded"]
+    description: str
+    warning: str | None = None
+
+
+# ---- checks ---------------------------------------------------------------------------------------
+def check_repo_id(repo_id: str) -> str:
+    """Return repo_id if it looks like OWNER/NAME, else raise ValueError naming it."""
+    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or "--" in repo_id or ".." in repo_id \
+            or repo_id.endswith((".git", ".")):
+        raise ValueError(f"repo id {repo_id!r} is not of the form OWNER/NAME (letters, digits, '-', '_', '.'; "
+                         f"e.g. me/fashion-gan)")
+    return repo_id
+
+
+def missing_model_files(folder: str | Path) -> list[str]:
+    """The files a finished model folder needs that folder lacks (all of them if it is not a folder)."""
+    folder = Path(folder)
+    return [name for name in MODEL_FILES if not (folder / name).is_file()]
+
+
+# ---- push -----------------------------------------------------------------------------------------
+def push_folder(folder: Path | str, repo_id: str, *, private: bool = False, revision: str | None = None,
+                token: str | None = None) -> str:
+    """Upload a finished model folder to the Hub repo repo_id (created if needed); return the repo URL."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    folder = Path(folder)
+    missing = missing_model_files(folder)
+    if missing:
+        raise PushError(f"{folder} is not a finished model folder (missing {', '.join(missing)}); "
+                        f"train one with: python train.py --out {folder}")
+    try:
+        check_repo_id(repo_id)
+    except ValueError as e:
+        raise PushError(f"{e}; the model is saved locally in {folder}") from None
+    later = f"python -m gan.hub push {folder} {repo_id}" + (" --private" if private else "") + \
+        (f" --revision {revision}" if revision else "")
+    saved = f"the model is saved locally in {folder}; push it later with: {later}"
+    token = token or _cached_token()
+    if not token:
+        raise PushError(f"{NO_TOKEN}; {saved}")
+    api = HfApi(token=token)
+    try:
+        _probe(api, repo_id, None, _probe_timeout())
+        _refresh_card(folder, repo_id)  # the Hub answered: name the repo in the card's usage snippet
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                          allow_patterns=UPLOAD_PATTERNS, ignore_patterns=UPLOAD_IGNORE,
+                          commit_message=f"Upload GAN model folder {folder.name}")
+    except _network_errors() as e:
+        where = "" if constants.ENDPOINT.rstrip("/") == "https://huggingface.co" else f" at {constants.ENDPOINT}"
+        msg = f"could not reach the Hugging Face Hub{where} ({_reason(e)}); {saved}"
+        raise PushError(_redact(msg, token)) from None
+    except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if status in (401, 403):
+            msg = (f"the Hugging Face Hub refused the token for {repo_id} (HTTP {status}): use a token with write "
+                   f"access (HF_TOKEN or `hf auth login`); {saved}")
+        else:
+            msg = f"the Hugging Face Hub rejected the push to {repo_id} ({first[:300]}); {saved}"
+        raise PushError(_redact(msg, token)) from None
+    return str(url) + (f"/tree/{revision}" if revision else "")
+
+
+def _refresh_card(folder: Path, repo_id: str) -> None:
+    """Re-render a generated model card so its usage snippet names repo_id (hand-written cards are left alone)."""
+    from .modelcard import MARKER, rerender
+    readme = folder / "README.md"
+    try:
+        if readme.is_file() and MARKER in readme.read_text(encoding="utf-8"):
+            rerender(folder, repo_id=repo_id)
+    except (OSError, ValueError) as e:
+        log.warning(f"model card not refreshed ({e}); pushing it as it is")
+
+
+def has_token() -> bool:
+    """Whether a Hub token is available (HF_TOKEN or the `hf auth login` cache), without revealing it."""
+    try:
+        return bool(_cached_token())
+    except PushError:
+        return False
+
+
+def _cached_token() -> str | None:
+    """HF_TOKEN, else the `hf auth login` cache (huggingface_hub's own lookup)."""
+    from huggingface_hub import get_token
+    try:
+        return get_token()
+    except Exception as e:  # e.g. an OIDC exchange that fails: report it without any secret
+        raise PushError(f"could not read the Hugging Face token ({type(e).__name__}); set HF_TOKEN") from None
+
+
+def _redact(msg: str, token: str | None) -> str:
+    return msg.replace(token, "***") if token else msg
+
+
+# ---- resolve / load (the app) ---------------------------------------------------------------------
+def resolve_model(repo: str | None = None, revision: str | None = None, local_dir: str | None = None, *,
+                  fallback: Path = EMBEDDED_DIR, timeout: float | None = None) -> ModelSource:
+    """Pick the model folder: local_dir if given, else the Hub repo (cached snapshot), else fallback."""
+    if local_dir:
+        folder = Path(local_dir).expanduser().resolve()
+        return ModelSource(folder, "local", f"local folder {folder}")
+    fallback = Path(fallback)
+    if not repo:
+        return ModelSource(fallback, "embedded", f"embedded {_show(fallback)}/ (offline default)")
+    rev = revision or "main"
+    try:
+        folder, how, warning = _fetch_snapshot(repo, revision, _probe_timeout() if timeout is None else timeout)
+    except Exception as e:  # any Hub problem: the app still starts, on the embedded model
+        return ModelSource(fallback, "embedded", f"embedded {_show(fallback)}/ (fallback)",
+                           f"could not load Hub repo {repo}@{rev} ({_reason(e)}); using the embedded model")
+    missing = missing_model_files(folder)
+    if missing:
+        return ModelSource(fallback, "embedded", f"embedded {_show(fallback)}/ (fallback)",
+                           f"Hub repo {repo}@{rev} is not a model folder (missing {', '.join(missing)}); "
+                           f"using the embedded model")
+    return ModelSource(folder, "hub", f"Hub repo {repo}@{rev} ({how} {folder.name[:12]})", warning)
+
+
+def source_from_env(*, fallback: Path = EMBEDDED_DIR) -> ModelSource:
+    """resolve_model from GAN_MODEL_DIR, GAN_MODEL_REPO and GAN_MODEL_REVISION."""
+    env = os.environ
+    return resolve_model(env.get("GAN_MODEL_REPO") or None, env.get("GAN_MODEL_REVISION") or None,
+                         env.get("GAN_MODEL_DIR") or None, fallback=fallback)
+
+
+def load_model(repo: str | None = None, revision: str | None = None, local_dir: str | None = None, *,
+               fallback: Path = EMBEDDED_DIR, source: ModelSource | None = None) -> tuple[GAN, ModelSource]:
+    """Resolve (or take `source`) and load the model; a broken Hub snapshot falls back to `fallback`."""
+    source = source or resolve_model(repo, revision, local_dir, fallback=fallback)
+    try:
+        model = load_folder(source.folder)
+    except ModelFormatError as e:
+        if source.kind != "hub":
+            raise
+        source = ModelSource(Path(fallback), "embedded", f"embedded {_show(Path(fallback))}/ (fallback)",
+                             f"{source.description} could not be loaded ({e}); using the embedded model")
+        model = load_folder(source.folder)
+    if source.warning:
+        log.warning(source.warning)
+    return model, source
+
+
+def load_from_env(*, fallback: Path = EMBEDDED_DIR) -> tuple[GAN, ModelSource]:
+    """load_model with the GAN_MODEL_DIR / GAN_MODEL_REPO / GAN_MODEL_REVISION settings."""
+    return load_model(fallback=fallback, source=source_from_env(fallback=fallback))
+
+
+def load_folder(folder: str | Path) -> GAN:
+    """Load a local model folder, with a clear ModelFormatError if it is not one."""
+    folder = Path(folder).resolve()
+    missing = missing_model_files(folder)
+    if len(missing) == len(MODEL_FILES):
+        raise ModelFormatError(f"{folder} is not a model folder (it needs {', '.join(MODEL_FILES)}); train one with "
+                               f"python train.py --out {folder}, or set GAN_MODEL_REPO to a Hub repo")
+    if "config.json" in missing:
+        raise ModelFormatError(f"config.json is missing from {folder}")
+    return GAN.from_pretrained(str(folder))
+
+
+def _fetch_snapshot(repo: str, revision: str | None, timeout: float) -> tuple[Path, str, str | None]:
+    """(snapshot folder, 'snapshot' | 'cached snapshot', warning); raises if neither the Hub nor the cache has it."""
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    check_repo_id(repo)
+    try:
+        _probe(HfApi(), repo, revision, timeout)
+        probe_error = None
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise
+    except (*_network_errors(), HfHubHTTPError) as e:
+        probe_error = e
+    if probe_error is None:
+        folder = snapshot_download(repo, revision=revision, allow_patterns=DOWNLOAD_PATTERNS, etag_timeout=timeout)
+        return Path(folder), "snapshot", None
+    try:
+        folder = snapshot_download(repo, revision=revision, allow_patterns=DOWNLOAD_PATTERNS, local_files_only=True)
+    except Exception:
+        raise probe_error from None
+    offline = constants.is_offline_mode()
+    warning = None if offline else f"the Hub is unreachable ({_reason(probe_error)}); using the cached snapshot"
+    return Path(folder), "cached snapshot" + (", offline mode" if offline else ""), warning
+
+
+def _probe(api, repo_id: str, revision: str | None, timeout: float) -> None:
+    """One metadata request with a short timeout, so an unreachable Hub fails fast (snapshot_download has none)."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+    try:
+        api.repo_info(repo_id, revision=revision, timeout=timeout)
+    except RepositoryNotFoundError:
+        if revision is None and api.token is not None:  # pushing to a new repo: the Hub answered, that is enough
+            return
+        raise
+
+
+def _probe_timeout() -> float:
+    try:
+        return float(os.environ.get("HF_HUB_ETAG_TIMEOUT") or DEFAULT_PROBE_TIMEOUT_S)
+    except ValueError:
+        return DEFAULT_PROBE_TIMEOUT_S
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean 'the Hub could not be reached' (across huggingface_hub's HTTP backends)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+    errors: list[type[BaseException]] = [OfflineModeIsEnabled, LocalEntryNotFoundError, ConnectionError, TimeoutError]
+    for mod, names in (("httpx2", ("TransportError",)), ("httpx", ("TransportError",)),
+                       ("requests", ("ConnectionError", "Timeout"))):
+        module = sys.modules.get(mod)
+        for name in names:
+            exc = getattr(module, name, None) if module else None
+            if isinstance(exc, type) and issubclass(exc, BaseException):
+                errors.append(exc)
+    return tuple(errors)
+
+
+def _reason(e: BaseException) -> str:
+    """A short, single-line reason for a Hub failure."""
+    from huggingface_hub.errors import OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError
+    if isinstance(e, OfflineModeIsEnabled) or (e.__cause__ and isinstance(e.__cause__, OfflineModeIsEnabled)):
+        return "offline mode: HF_HUB_OFFLINE is set"
+    if isinstance(e, RevisionNotFoundError):
+        return "revision not found"
+    if isinstance(e, RepositoryNotFoundError):
+        return "repo not found, or private and no valid token"
+    if isinstance(e, ValueError):
+        return str(e)
+    name = type(e).__name__
+    if "Timeout" in name or isinstance(e, TimeoutError):
+        return f"timed out ({name})"
+    text = str(e).strip().splitlines()
+    text = text[0] if text else ""
+    return f"{name}: {text[:160]}" if text else name
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(EMBEDDED_DIR.parent))
+    except ValueError:
+        return str(path)
+
+
+# ---- CLI ------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """`push` a model folder, or `resolve` which model the app would load."""
+    p = argparse.ArgumentParser(prog="python -m gan.hub", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    push = sub.add_parser("push", help="upload a finished model folder to a Hub repo")
+    push.add_argument("folder", help="model folder (config.json + generator/discriminator safetensors)")
+    push.add_argument("repo_id", metavar="OWNER/NAME", help="Hub model repo (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.add_argument("--revision", metavar="BRANCH", default=None, help="branch to push to (created if missing)")
+    res = sub.add_parser("resolve", help="print which model the app would load (GAN_MODEL_* settings by default)")
+    res.add_argument("--repo", default=None)
+    res.add_argument("--revision", default=None)
+    res.add_argument("--local-dir", default=None)
+    args = p.parse_args(argv)
+    if args.command == "push":
+        try:
+            url = push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision)
+        except PushError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print(f"pushed {args.folder} to {url}")
+        return 0
+    source = (resolve_model(args.repo, args.revision, args.local_dir) if (args.repo or args.local_dir)
+              else source_from_env())
+    print(f"{source.kind}: {source.description}\nfolder: {source.folder}")
+    if source.warning:
+        print(f"warning: {source.warning}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

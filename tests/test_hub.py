@@ -1,0 +1,403 @@
+"""The model as a Hub artifact: save/load round trip, the Hub cache offline, clear format errors, the model
+card, pushing (and failing to push) from train.py and `python -m gan.hub`, and the app's model resolution."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard, constants
+
+from gan import GAN
+from gan.data import FASHION_MNIST_CLASSES
+from gan.hub import (DOWNLOAD_PATTERNS, UPLOAD_IGNORE, UPLOAD_PATTERNS, PushError, load_folder, load_model,
+                     push_folder, resolve_model, source_from_env)
+from gan.modelcard import parse_eval_results, write_model_card
+from gan.pretrained import ModelFormatError
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+OPTIONS = {"dataset": "fashion-mnist", "epochs": 2, "steps_done": 40, "batch_size": 32, "loss": "hinge",
+           "g_width": 8, "d_width": 8, "z_dim": 64, "augment": "translation", "ema": True, "ema_beta": 0.999,
+           "seed": 0, "device": "cpu", "hardware": "1 process(es) on CPU: Test CPU, 2 cores, 2 threads",
+           "wall_time_s": 125.0}
+# the shape `python -m gan.evaluate --model DIR --write` stores
+EVAL = {"n_samples": 10000, "seed": 0, "conditional": True, "model": "runs/x",
+        "metrics": {"fid": 12.5, "kid": 0.012, "kid_std": 0.002, "precision": 0.71, "recall": 0.45,
+                    "label_accuracy": None},
+        "references": {"train": {"fid": 0.9, "kid": 0.0, "kid_std": 0.001}, "untrained": {"fid": 310.0}},
+        "reference_samples": 10000, "classifier": {"file": "classifier.safetensors", "test_accuracy": 0.922},
+        "coverage": {"T-shirt/top": 0.1}, "table": "| | FID |\n|---|---|", "date": "2026-11-23",
+        "memorization_table": "| nearest training image | n |\n|---|---|\n| samples | 500 |\n\n"
+                              "Memorization: no closer."}
+
+
+def tiny_model(seed: int = 0) -> GAN:
+    torch.manual_seed(seed)
+    return GAN(generator={"width": 8, "num_classes": 10}, discriminator={"width": 8, "num_classes": 10},
+               class_names=FASHION_MNIST_CLASSES)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    tiny_model().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hub cache and an endpoint that refuses connections (in this process)."""
+    cache = tmp_path / "hf" / "hub"
+    cache.mkdir(parents=True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for var in ("GAN_MODEL_DIR", "GAN_MODEL_REPO", "GAN_MODEL_REVISION"):
+        monkeypatch.delenv(var, raising=False)
+    return cache
+
+
+def populate_cache(cache: Path, repo_id: str, folder: Path, files: list[str] | None = None) -> Path:
+    """Lay folder's files out the way snapshot_download does: blobs/, snapshots/<commit>/ links, refs/main, trees/."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / COMMIT
+    (repo / "blobs").mkdir(parents=True)
+    snap.mkdir(parents=True)
+    tree = {}
+    for f in files or sorted(p.name for p in folder.iterdir() if p.is_file()):
+        data = (folder / f).read_bytes()
+        blob_id = hashlib.sha256(data).hexdigest()
+        (repo / "blobs" / blob_id).write_bytes(data)
+        (snap / f).symlink_to(Path("..") / ".." / "blobs" / blob_id)
+        tree[f] = {"size": len(data), "blob_id": hashlib.sha1(data).hexdigest()}
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    (repo / "trees").mkdir()
+    (repo / "trees" / f"{COMMIT}.json").write_text(json.dumps({"format_version": 1, "files": tree}))
+    return snap
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GAN_MODEL_"))}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def last_line(text: str) -> str:
+    lines = [ln for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+# ---- save / load ------------------------------------------------------------------------------------
+def test_round_trip_gives_identical_outputs(model_dir: Path) -> None:
+    original = tiny_model()
+    loaded = GAN.from_pretrained(model_dir)
+    assert loaded.config() == original.config()
+    labels = list(range(8))
+    assert torch.equal(loaded.generate(8, seed=5, labels=labels), original.generate(8, seed=5, labels=labels))
+    x, y = original.generate(4, seed=1, labels=2), torch.full((4,), 2)
+    assert torch.equal(loaded.discriminator(x, y), original.discriminator(x, y))
+    assert not torch.equal(tiny_model(seed=1).generate(4, seed=5, labels=0), original.generate(4, seed=5, labels=0))
+
+
+def test_loads_through_hub_cache_offline(model_dir: Path, hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    populate_cache(hub_env, "owner/name", model_dir)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    expected = tiny_model().generate(6, seed=3, labels=4)
+    assert torch.equal(GAN.from_pretrained("owner/name").generate(6, seed=3, labels=4), expected)
+    model, source = load_model(repo="owner/name", fallback=model_dir.parent / "nowhere")
+    assert source.kind == "hub" and source.warning is None
+    assert source.folder.name == COMMIT
+    assert "owner/name@main" in source.description and COMMIT[:12] in source.description
+    assert torch.equal(model.generate(6, seed=3, labels=4), expected)
+
+
+def test_offline_cache_in_a_fresh_process(model_dir: Path, tmp_path: Path) -> None:
+    """HF_HOME + HF_HUB_OFFLINE=1 as a user sets them, read by huggingface_hub at import."""
+    populate_cache(tmp_path / "home" / "hub", "owner/name", model_dir)
+    code = ("from gan import GAN; from gan.hub import load_model; "
+            "m = GAN.from_pretrained('owner/name'); _, s = load_model(repo='owner/name', fallback='/nonexistent'); "
+            "print(s.kind, s.description, m.generate(2, seed=0, labels=1).sum().item())")
+    r = run(["-c", code], {"HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    kind, *_, value = r.stdout.split()
+    assert kind == "hub" and "cached snapshot" in r.stdout
+    assert float(value) == pytest.approx(tiny_model().generate(2, seed=0, labels=1).sum().item(), abs=1e-5)
+
+
+# ---- clear errors -------------------------------------------------------------------------------------
+def test_truncated_safetensors_is_a_clear_error(model_dir: Path) -> None:
+    path = model_dir / "generator.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelFormatError, match=r"generator\.safetensors is not a valid safetensors file"):
+        GAN.from_pretrained(model_dir)
+
+
+def test_corrupted_safetensors_is_a_clear_error(model_dir: Path) -> None:
+    path = model_dir / "discriminator.safetensors"
+    path.write_bytes(b"\xff" * 64 + path.read_bytes()[64:])
+    with pytest.raises(ModelFormatError, match=r"discriminator\.safetensors"):
+        GAN.from_pretrained(model_dir)
+
+
+def test_incompatible_format_version_is_a_clear_error(model_dir: Path) -> None:
+    cfg = json.loads((model_dir / "config.json").read_text())
+    cfg["format_version"] = 99
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFormatError, match=r"format_version 99 is not supported"):
+        GAN.from_pretrained(model_dir)
+
+
+def test_mismatched_weights_are_a_clear_error(model_dir: Path) -> None:
+    cfg = json.loads((model_dir / "config.json").read_text())
+    cfg["generator"]["width"] = 16
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelFormatError, match=r"generator\.safetensors does not match config\.json"):
+        GAN.from_pretrained(model_dir)
+
+
+def test_missing_config_is_a_clear_error(model_dir: Path) -> None:
+    (model_dir / "config.json").unlink()
+    with pytest.raises(ModelFormatError, match="config.json is missing"):
+        GAN.from_pretrained(model_dir)
+    with pytest.raises(ModelFormatError, match="config.json is missing"):
+        load_folder(model_dir)
+    with pytest.raises(ModelFormatError, match="is not a model folder"):
+        load_folder(model_dir.parent / "empty")
+
+
+# ---- model card -----------------------------------------------------------------------------------------
+def test_model_card_has_metadata_metrics_and_links(model_dir: Path) -> None:
+    for f in ("samples.png", "progress.gif", "curves.png"):
+        (model_dir / f).write_bytes(b"image")
+    path = write_model_card(model_dir, model=tiny_model(), options=OPTIONS, eval_results=EVAL)
+    card = ModelCard.load(path)
+    data = card.data
+    assert data.license == "mit" and data.library_name == "pytorch"
+    assert data.pipeline_tag == "unconditional-image-generation" and data.datasets == ["fashion_mnist"]
+    assert {"gan", "pytorch", "image-generation", "dcgan", "class-conditional"} <= set(data.tags)
+    metrics = {r.metric_type: r.metric_value for r in data.eval_results}
+    assert metrics == {"fid": 12.5, "kid": 0.012, "precision": 0.71, "recall": 0.45}
+    assert "model-index" in path.read_text()
+    text = card.text
+    for link in ("](samples.png)", "](progress.gif)", "](curves.png)"):
+        assert link in text
+    assert "| **this model** | 12.5 | 0.012 ± 0.002 | 0.71 | 0.45 |" in text
+    assert "| real train images (floor) | 0.9 | 0 ± 0.001 | – | – |" in text
+    assert "| untrained | 310 | – |" in text
+    assert "(10,000 samples, references with 10,000 images, seed 0, feature classifier test accuracy 92.20%, " \
+        "2026-11-23)" in text and "Memorization: no closer." in text and "kid_std" not in text
+    assert "not comparable to published (Inception) FIDs" in text
+    assert "Goodfellow" in text and "DCGAN" in text and "hinge" in text
+    assert "Trained on CPU (1 process(es) on CPU: Test CPU, 2 cores, 2 threads) in 2 min 05 s" in text
+    assert 'model = GAN.from_pretrained("OWNER/NAME")' in text
+    assert "images = model.generate(16, seed=0, labels=3)" in text
+
+
+def test_model_card_reads_eval_json_and_cli_rerenders(model_dir: Path) -> None:
+    (model_dir / "training_options.json").write_text(json.dumps(OPTIONS))
+    write_model_card(model_dir, model=tiny_model(), options=OPTIONS)
+    assert "Not evaluated yet" in (model_dir / "README.md").read_text()
+    assert ModelCard.load(model_dir / "README.md").data.eval_results is None
+    (model_dir / "eval.json").write_text(json.dumps({"fid": 7.25, "num_samples": 5000}))
+    r = run(["-m", "gan.modelcard", str(model_dir), "--repo", "me/fashion-gan"], {})
+    assert r.returncode == 0, r.stderr
+    card = ModelCard.load(model_dir / "README.md")
+    assert [(e.metric_type, e.metric_value) for e in card.data.eval_results] == [("fid", 7.25)]
+    assert 'GAN.from_pretrained("me/fashion-gan")' in card.text and "Not evaluated yet" not in card.text
+    assert GAN.from_pretrained(model_dir).config() == tiny_model().config()  # weights untouched
+
+
+def test_reference_names_match_gan_metrics() -> None:
+    """modelcard keeps a copy of gan.metrics.REFERENCE_NAMES (to render cards without torchmetrics)."""
+    import ast
+    from gan import modelcard
+    tree = ast.parse((ROOT / "gan" / "metrics.py").read_text())
+    node = next(n for n in tree.body
+                if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REFERENCE_NAMES")
+    assert ast.literal_eval(node.value) == modelcard.REFERENCE_NAMES
+
+
+def test_parse_eval_results_shapes() -> None:
+    model, refs, _ = parse_eval_results({"rows": [{"name": "m", "fid": 3.0}, {"name": "ref", "fid": 1.0}]})
+    assert model == {"fid": 3.0} and refs == [("ref", {"fid": 1.0})]
+    model, refs, info = parse_eval_results({"fid": 3.0, "num_samples": 100, "split": "test"})
+    assert model == {"fid": 3.0} and refs == [] and info == {"num_samples": 100, "split": "test"}
+    with pytest.raises(ValueError, match="JSON object"):
+        parse_eval_results([1, 2])  # type: ignore[arg-type]
+
+
+# ---- push ----------------------------------------------------------------------------------------------
+TRAIN = ["train.py", "--limit", "64", "--steps", "2", "--batch-size", "32", "--eval-every", "0", "--device", "cpu",
+         "--g-width", "8", "--d-width", "8", "--push-to-hub", "me/x"]
+
+
+@pytest.mark.parametrize("case", ["no-token-offline", "fake-token-unreachable"])
+def test_train_push_failure_is_one_clear_line_and_keeps_the_model(case: str, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {"HF_HOME": str(tmp_path / "hf")}  # no cached login either
+    if case == "no-token-offline":
+        env["HF_HUB_OFFLINE"] = "1"
+        expected = "no Hugging Face token: set HF_TOKEN or run `hf auth login`"
+    else:
+        env.update(HF_TOKEN="hf_testFAKEtoken0123456789abcdef", HF_ENDPOINT="http://127.0.0.1:9")
+        expected = "could not reach the Hugging Face Hub"
+    r = run([*TRAIN, "--out", str(out)], env)
+    assert r.returncode != 0
+    line = last_line(r.stderr)
+    assert line.startswith("error: ") and expected in line, r.stderr[-2000:]
+    assert f"saved locally in {out}" in line
+    if case != "no-token-offline":
+        assert f"push it later with: python -m gan.hub push {out} me/x" in line
+        assert env["HF_TOKEN"] not in r.stderr + r.stdout
+    assert "Traceback" not in r.stderr
+    model = GAN.from_pretrained(out)
+    assert model.generate(2, seed=0, labels=1).shape == (2, 1, 28, 28)
+    assert (out / "README.md").is_file() and (out / "samples.png").is_file()
+
+
+def test_push_cli_refuses_a_non_model_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    r = run(["-m", "gan.hub", "push", str(tmp_path), "me/x"], {"HF_TOKEN": "hf_fake", "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"error: {tmp_path} is not a finished model folder (missing config.json, generator.safetensors, "
+        f"discriminator.safetensors); train one with: python train.py --out {tmp_path}"]
+
+
+@pytest.mark.parametrize("repo_id", ["noslash", "a/b/c", "me/has space", "me/x--y", "/x", "me/"])
+def test_push_rejects_bad_repo_ids(repo_id: str, model_dir: Path) -> None:
+    with pytest.raises(PushError, match="is not of the form OWNER/NAME"):
+        push_folder(model_dir, repo_id, token="hf_fake")
+
+
+def test_push_uploads_only_model_artifacts(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upload call gets exactly the top-level artifacts; ckpts/, progress/ and best/ stay local."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+    for f in ("samples.png", "progress.gif", "metrics.jsonl", "training_options.json", "eval.json"):
+        (model_dir / f).write_text("{}")
+    write_model_card(model_dir, model=tiny_model(), options=OPTIONS)
+    for f in ("ckpts/ckpt-00000002.pt", "progress/step_00000001.png", "best/generator.safetensors",
+              "best/config.json", "pytorch_model.bin", ".hidden.json", "config.json.tmp"):
+        (model_dir / f).parent.mkdir(exist_ok=True)
+        (model_dir / f).write_text("x")
+    calls = {}
+    monkeypatch.setattr(HfApi, "repo_info", lambda self, *a, **k: None)
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **k: f"https://hf.test/{repo_id}")
+    monkeypatch.setattr(HfApi, "create_branch", lambda self, repo_id, **k: calls.setdefault("branch", k["branch"]))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, **k: calls.setdefault("upload", k))
+    url = push_folder(model_dir, "me/x", revision="dev", token="hf_fake")
+    assert url == "https://hf.test/me/x/tree/dev" and calls["branch"] == "dev"
+    up = calls["upload"]
+    assert up["revision"] == "dev" and Path(up["folder_path"]) == model_dir
+    files = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file())
+    sent = sorted(filter_repo_objects(files, allow_patterns=up["allow_patterns"],
+                                      ignore_patterns=up["ignore_patterns"]))
+    assert sent == ["README.md", "config.json", "discriminator.safetensors", "eval.json", "generator.safetensors",
+                    "metrics.jsonl", "progress.gif", "samples.png", "training_options.json"]
+    assert up["allow_patterns"] == UPLOAD_PATTERNS and up["ignore_patterns"] == UPLOAD_IGNORE
+    assert 'GAN.from_pretrained("me/x")' in (model_dir / "README.md").read_text()  # the card names the repo
+    assert not [f for f in filter_repo_objects(["x.bin", "x.pt", "x.pkl", "x.ckpt"], allow_patterns=DOWNLOAD_PATTERNS)]
+
+
+def test_push_errors_never_show_the_token(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx2
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+    token = "hf_SECRETsecret0123456789"
+
+    def refuse(self, repo_id, **kwargs):
+        response = httpx2.Response(401, request=httpx2.Request("POST", "https://hf.test/api/repos/create"))
+        raise HfHubHTTPError(f"401 Unauthorized: invalid token {token}", response=response)
+    monkeypatch.setattr(HfApi, "repo_info", lambda self, *a, **k: None)
+    monkeypatch.setattr(HfApi, "create_repo", refuse)
+    with pytest.raises(PushError) as info:
+        push_folder(model_dir, "me/x", token=token)
+    assert "refused the token for me/x (HTTP 401)" in str(info.value) and token not in str(info.value)
+    def fail(self, repo_id, **kwargs):
+        response = httpx2.Response(500, request=httpx2.Request("POST", "https://hf.test/api/repos/create"))
+        raise HfHubHTTPError(f"500 boom {token}", response=response)
+    monkeypatch.setattr(HfApi, "create_repo", fail)
+    with pytest.raises(PushError, match=r"rejected the push to me/x \(500 boom \*\*\*\)"):
+        push_folder(model_dir, "me/x", token=token)
+
+
+# ---- the app's model ---------------------------------------------------------------------------------------
+def test_resolve_falls_back_to_embedded_when_hub_unreachable(model_dir: Path, hub_env: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAN_MODEL_REPO", "owner/name")
+    monkeypatch.setenv("GAN_MODEL_REVISION", "v1")
+    source = source_from_env(fallback=model_dir)
+    assert source.kind == "embedded" and source.folder == model_dir
+    assert source.warning and "owner/name@v1" in source.warning and "Connection refused" in source.warning
+    model, loaded_from = load_model(repo="owner/name", fallback=model_dir)
+    assert loaded_from.kind == "embedded" and loaded_from.warning
+    assert torch.equal(model.generate(3, seed=0, labels=1), tiny_model().generate(3, seed=0, labels=1))
+
+
+def test_resolve_uses_the_cached_snapshot_when_hub_unreachable(model_dir: Path, hub_env: Path) -> None:
+    populate_cache(hub_env, "owner/name", model_dir)
+    source = resolve_model("owner/name", fallback=model_dir.parent / "nowhere")
+    assert source.kind == "hub" and source.folder.name == COMMIT
+    assert source.warning and "unreachable" in source.warning and "cached snapshot" in source.warning
+
+
+def test_resolve_falls_back_when_the_snapshot_is_broken(model_dir: Path, hub_env: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    populate_cache(hub_env, "owner/name", model_dir, files=["config.json", "README.md"])
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    source = resolve_model("owner/name", fallback=model_dir)
+    assert source.kind == "embedded" and "missing generator.safetensors" in source.warning
+    # a snapshot whose weights are corrupted is caught at load time, with the same fallback
+    bad = model_dir.parent / "bad"
+    GAN.from_pretrained(model_dir).save_pretrained(bad)
+    (bad / "generator.safetensors").write_bytes(b"garbage")
+    cache2 = hub_env.parent / "hub2"
+    populate_cache(cache2, "owner/bad", bad)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache2))
+    model, source = load_model(repo="owner/bad", fallback=model_dir)
+    assert source.kind == "embedded" and "could not be loaded" in source.warning
+    assert "generator.safetensors" in source.warning
+
+
+def test_resolve_prefers_local_dir_and_names_bad_settings(model_dir: Path, hub_env: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAN_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("GAN_MODEL_REPO", "owner/name")
+    source = source_from_env(fallback=model_dir.parent / "nowhere")
+    assert source.kind == "local" and source.folder == model_dir.resolve() and source.warning is None
+    with pytest.raises(ModelFormatError, match="is not a model folder"):
+        load_model(local_dir=str(model_dir.parent / "missing"))
+    bad = resolve_model("not a repo id", fallback=model_dir)
+    assert bad.kind == "embedded" and "not of the form OWNER/NAME" in bad.warning
+    default = resolve_model(fallback=model_dir)
+    assert default.kind == "embedded" and default.warning is None and "offline default" in default.description
+
+
+def test_unresponsive_hub_does_not_stall(model_dir: Path, hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts connections and never answers costs about the probe timeout, not forever."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    try:
+        t0 = time.perf_counter()
+        source = resolve_model("owner/name", fallback=model_dir, timeout=1.0)
+        elapsed = time.perf_counter() - t0
+    finally:
+        server.close()
+    assert source.kind == "embedded" and "timed out" in source.warning
+    assert elapsed < 10, elapsed
