@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard, constants
 
+from conftest import MODEL_FOLDER_FILES, error_lines, run_train_py, subprocess_env, tiny_args
 from gan import GAN
 from gan.data import FASHION_MNIST_CLASSES
 from gan.hub import (DOWNLOAD_PATTERNS, UPLOAD_IGNORE, UPLOAD_PATTERNS, PushError, load_folder, load_model,
@@ -87,15 +87,14 @@ def populate_cache(cache: Path, repo_id: str, folder: Path, files: list[str] | N
     return snap
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """A child's environment without this machine's Hub settings (token, endpoint, cache) or app settings."""
+    return {**{k: v for k, v in subprocess_env().items() if not k.startswith(("HF_", "GAN_MODEL_"))}, **extra}
+
+
 def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "GAN_MODEL_"))}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True,
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=clean_env(**env), capture_output=True, text=True,
                           timeout=timeout)
-
-
-def last_line(text: str) -> str:
-    lines = [ln for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
 
 
 # ---- save / load ------------------------------------------------------------------------------------
@@ -238,12 +237,10 @@ def test_parse_eval_results_shapes() -> None:
 
 
 # ---- push ----------------------------------------------------------------------------------------------
-TRAIN = ["train.py", "--limit", "64", "--steps", "2", "--batch-size", "32", "--eval-every", "0", "--device", "cpu",
-         "--g-width", "8", "--d-width", "8", "--push-to-hub", "me/x"]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["no-token-offline", "fake-token-unreachable"])
-def test_train_push_failure_is_one_clear_line_and_keeps_the_model(case: str, tmp_path: Path) -> None:
+def test_train_push_failure_is_one_clear_line_and_keeps_the_model(case: str, tmp_path: Path,
+                                                                  fake_fashion: Path) -> None:
     out = tmp_path / "run"
     env = {"HF_HOME": str(tmp_path / "hf")}  # no cached login either
     if case == "no-token-offline":
@@ -252,18 +249,18 @@ def test_train_push_failure_is_one_clear_line_and_keeps_the_model(case: str, tmp
     else:
         env.update(HF_TOKEN="hf_testFAKEtoken0123456789abcdef", HF_ENDPOINT="http://127.0.0.1:9")
         expected = "could not reach the Hugging Face Hub"
-    r = run([*TRAIN, "--out", str(out)], env)
+    r = run_train_py(tiny_args(fake_fashion, out, "--push-to-hub", "me/x"), env=clean_env(**env))
     assert r.returncode != 0
-    line = last_line(r.stderr)
-    assert line.startswith("error: ") and expected in line, r.stderr[-2000:]
+    errors = error_lines(r.stderr)
+    assert len(errors) == 1 and expected in errors[0], r.stderr[-2000:]
+    line = errors[0]
     assert f"saved locally in {out}" in line
     if case != "no-token-offline":
         assert f"push it later with: python -m gan.hub push {out} me/x" in line
         assert env["HF_TOKEN"] not in r.stderr + r.stdout
-    assert "Traceback" not in r.stderr
     model = GAN.from_pretrained(out)
     assert model.generate(2, seed=0, labels=1).shape == (2, 1, 28, 28)
-    assert (out / "README.md").is_file() and (out / "samples.png").is_file()
+    assert all((out / f).is_file() for f in MODEL_FOLDER_FILES)
 
 
 def test_push_cli_refuses_a_non_model_folder(tmp_path: Path) -> None:

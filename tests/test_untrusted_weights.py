@@ -9,13 +9,12 @@ import io
 import os
 import pickle
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import error_lines, run_train_py, subprocess_env, tiny_args
 from gan import GAN
 from gan.checkpoint import MAGIC, CheckpointError, load_checkpoint, load_latest
 from gan.hub import load_model
@@ -104,16 +103,16 @@ def test_pickle_as_training_checkpoint_is_refused(tmp_path: Path, marker: Path) 
     assert not marker.exists()
 
 
-def test_train_resume_refuses_a_planted_checkpoint(tmp_path: Path, marker: Path) -> None:
+@pytest.mark.slow
+def test_train_resume_refuses_a_planted_checkpoint(tmp_path: Path, marker: Path, fake_fashion: Path) -> None:
     out = tmp_path / "run"
     (out / "ckpts").mkdir(parents=True)
     payload = torch_pickle(marker)
     (out / "ckpts" / "ckpt-00000001.pt").write_bytes(MAGIC + hashlib.sha256(payload).digest() + payload)
-    r = subprocess.run([sys.executable, "train.py", "--out", str(out), "--resume", "--limit", "64", "--steps", "2",
-                        "--batch-size", "32", "--eval-every", "0", "--device", "cpu", "--g-width", "8",
-                        "--d-width", "8"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    r = run_train_py(tiny_args(fake_fashion, out, "--resume"))
     assert r.returncode != 0
-    assert "could not be loaded safely" in r.stderr and "Traceback" not in r.stderr
+    errors = error_lines(r.stderr)
+    assert len(errors) == 1 and "could not be loaded safely" in errors[0], r.stderr[-2000:]
     assert not marker.exists() and not (out / "config.json").exists()
 
 
@@ -165,16 +164,14 @@ def test_remote_code_is_never_trusted() -> None:
     assert not hits, hits
 
 
-def test_hub_token_never_lands_in_the_model_folder(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_hub_token_never_lands_in_the_model_folder(tmp_path: Path, fake_fashion: Path) -> None:
     """A fake HF_TOKEN during a tiny run that tries (and fails, offline) to push: no file and no log shows it."""
     token = "hf_FAKEsecret" + os.urandom(8).hex()
     out = tmp_path / "run"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("HF_")}
     env.update(HF_TOKEN=token, HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1")
-    r = subprocess.run([sys.executable, "train.py", "--out", str(out), "--limit", "64", "--steps", "2",
-                        "--batch-size", "32", "--eval-every", "0", "--device", "cpu", "--g-width", "8",
-                        "--d-width", "8", "--push-to-hub", "me/x"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=180)
+    r = run_train_py(tiny_args(fake_fashion, out, "--push-to-hub", "me/x"), env=env)
     assert r.returncode != 0 and "could not reach the Hugging Face Hub" in r.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {"README.md", "training_options.json", "config.json"} <= {p.name for p in files}
