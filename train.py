@@ -92,6 +92,16 @@ def _evaluator(cfg: TrainConfig):
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     hub = {k: args.pop(k) for k in ("push_to_hub", "private", "hub_revision")}
+    if hub["push_to_hub"]:
+        from gan.hub import check_repo_id, has_token
+        try:
+            check_repo_id(hub["push_to_hub"])
+        except ValueError as e:
+            print(f"error: --push-to-hub: {e}", file=sys.stderr)
+            return 2
+        if not has_token():
+            print("warning: no Hugging Face token (set HF_TOKEN or run `hf auth login`): the model will be "
+                  "trained and saved locally, but not pushed", file=sys.stderr)
     try:
         cfg = TrainConfig(**args)
         from gan.training import train
@@ -109,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             url = push_folder(out, hub["push_to_hub"], private=hub["private"], revision=hub["hub_revision"])
             print(f"pushed {out} to {url}")
         except PushError as e:
-            print(f"error: {e} (the model is saved locally in {out})", file=sys.stderr)
+            print(f"error: {e}", file=sys.stderr)  # names the local folder and the command to push later
             return 3
     return 0
 

@@ -79,6 +79,11 @@ class GAN(nn.Module, ModelHubMixin, library_name="pytorch", license="mit",
         """n images (n, C, R, R) in [-1, 1]; the seed alone fixes the latents."""
         return generate(self.generator, n, seed=seed, labels=labels, truncation=truncation)
 
+    def push_to_hub(self, repo_id: str, **kwargs) -> str:  # type: ignore[override]
+        """Refused: push a whole model folder (samples, metrics, card) with ``python -m gan.hub push DIR OWNER/NAME``."""
+        raise NotImplementedError("GAN.push_to_hub would upload weights without the samples, metrics and model card; "
+                                  "save the folder and run: python -m gan.hub push DIR OWNER/NAME")
+
     # ---- ModelHubMixin hooks -------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
         save_directory = Path(save_directory)
@@ -90,8 +95,10 @@ class GAN(nn.Module, ModelHubMixin, library_name="pytorch", license="mit",
                          force_download: bool, local_files_only: bool, token: str | bool | None,
                          map_location: str = "cpu", **model_kwargs) -> "GAN":
         if not model_kwargs:
-            raise ModelFormatError(f"{model_id}: config.json is missing or empty; a model folder needs config.json, "
-                                   f"{GENERATOR_FILE} and {DISCRIMINATOR_FILE}")
+            where = "" if os.path.isdir(model_id) else (" (not a local folder; as a Hub repo it is missing, "
+                                                        "private without a token, or has no config.json)")
+            raise ModelFormatError(f"{model_id}: config.json is missing or empty{where}; a model folder needs "
+                                   f"config.json, {GENERATOR_FILE} and {DISCRIMINATOR_FILE}")
         model = cls(**model_kwargs)
         folder = Path(model_id) if os.path.isdir(model_id) else Path(snapshot_download(
             repo_id=model_id, revision=revision, cache_dir=cache_dir, force_download=force_download,

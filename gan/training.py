@@ -171,7 +171,10 @@ def resolve_device(name: str, d: Dist) -> torch.device:
     """'auto' picks cuda:LOCAL_RANK when a GPU exists, else the CPU; a missing GPU is a clear error."""
     if name == "auto":
         return torch.device(f"cuda:{d.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:  # torch's own message lists 20 device types and does not name the flag
+        raise TrainingError(f"--device {name} is not supported; use auto, cpu or cuda[:N]") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
     if dev.type == "cuda" and dev.index is None:
@@ -548,8 +551,9 @@ def _write_model_folder(cfg: TrainConfig, out: Path, G_ema: Generator, D: Discri
     try:
         from .modelcard import write_model_card
         write_model_card(out, model=model, options=options)
-    except ImportError:
-        pass
+    except Exception as e:  # the card is documentation: never fail a finished run over it
+        print(f"warning: model card not written ({type(e).__name__}: {str(e)[:160]}); "
+              f"run: python -m gan.modelcard {out}")
     model.save_pretrained(out)  # config.json last: its presence marks the run as finished
     if cfg.dataset == "fashion-mnist" and cfg.limit is None:  # smoke runs (--limit) skip the extras
         _postprocess(out)
