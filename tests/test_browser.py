@@ -1,0 +1,145 @@
+"""The app in a real browser (Playwright driving Debian's chromium): sliders, share links, Score, Interpolate.
+
+Screenshots go to test-artifacts/.  The model is a tiny random GAN unless GAN_TEST_MODEL_DIR names a
+model folder (that is how the README screenshots are made from the shipped model).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, make_tiny_model, start_app
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+ARTIFACTS = ROOT / "test-artifacts"
+EXAMPLE = ROOT / "assets" / "examples" / "real_sneaker_test9.png"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app-browser")
+    model = os.environ.get("GAN_TEST_MODEL_DIR") or make_tiny_model(tmp / "model")
+    srv = start_app(model, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    pg = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors
+    yield pg
+    pg.close()
+    assert not errors, f"JavaScript errors on the page: {errors[:3]}"
+
+
+def _open(page, server, query: str = "") -> None:
+    page.goto(server.url + query)
+    page.wait_for_selector("#gen-image img", timeout=60_000)
+
+
+def _src(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "el => el.src")
+
+
+def test_dragging_a_slider_changes_the_image(page, server):
+    _open(page, server)
+    before = _src(page, "#gen-image img")
+    slider = page.locator("#dir-0 input[type=range]")
+    slider.focus()
+    for _ in range(8):  # keyboard steps fire the same 'input' events as a drag
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("(old) => document.querySelector('#gen-image img').src !== old", arg=before,
+                           timeout=30_000)
+    assert slider.input_value() == "0.8"
+    time.sleep(0.3)
+    page.screenshot(path=str(ARTIFACTS / "browser_generate_slider.png"))
+    # the live image travels inline as a small PNG, not as a file the browser must fetch
+    src = _src(page, "#gen-image img")
+    assert src.startswith("data:image/png;base64,") and len(src) < 20_000
+    # reset brings back the first image
+    page.click("#reset")
+    page.wait_for_function("(old) => document.querySelector('#gen-image img').src === old", arg=before,
+                           timeout=30_000)
+
+
+def test_share_link_restores_the_view(page, server):
+    _open(page, server, "?seed=77&label=8&truncation=0.5&PC1=2")
+    page.wait_for_function("() => document.querySelector('#seed input').value === '77'", timeout=30_000)
+    assert page.locator("#dir-0 input[type=range]").input_value() == "2"
+    assert page.locator("#truncation input[type=range]").input_value() == "0.5"
+    # ... and shows the same image as /generate would for that state
+    restored = _src(page, "#gen-image img")
+    page.goto(server.url)
+    page.wait_for_selector("#gen-image img")
+    assert _src(page, "#gen-image img") != restored
+
+
+def test_uploading_an_image_shows_a_score(page, server):
+    _open(page, server)
+    page.click("button[role=tab]:has-text('Score')")
+    page.set_input_files("#score-files input[type=file]", str(EXAMPLE))
+    page.click("#score-btn")
+    page.wait_for_selector("#score-result h3", timeout=60_000)
+    text = page.inner_text("#score-result")
+    m = re.search(r"P\(real\) = ([0-9.]+)", text)
+    assert m and 0.0 <= float(m.group(1)) <= 1.0, text
+    assert EXAMPLE.name in text
+    page.wait_for_selector("#score-seen img", timeout=30_000)
+    time.sleep(0.5)
+    page.screenshot(path=str(ARTIFACTS / "browser_score.png"), full_page=True)
+
+
+def test_bad_upload_shows_a_short_error(page, server, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image at all")
+    _open(page, server)
+    page.click("button[role=tab]:has-text('Score')")
+    page.set_input_files("#score-files input[type=file]", str(fake))
+    page.click("#score-btn")
+    toast = page.wait_for_selector("[data-testid='toast-body']", timeout=30_000)
+    assert "notes.png: not an image" in toast.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "browser_score_error.png"))
+
+
+def test_interpolation_gives_a_gif(page, server):
+    _open(page, server)
+    page.click("button[role=tab]:has-text('Interpolate')")
+    page.click("#interpolate-btn")
+    page.wait_for_function("() => { const i = document.querySelector('#interp-gif img'); "
+                           "return i && i.src.endsWith('.gif'); }", timeout=60_000)
+    gif = page.request.get(_src(page, "#interp-gif img"))
+    assert gif.ok and gif.body()[:6] == b"GIF89a"
+    link = page.wait_for_selector("#interp-file a", timeout=30_000)
+    assert link.get_attribute("href").endswith(".gif")
+    time.sleep(0.5)
+    page.screenshot(path=str(ARTIFACTS / "browser_interpolate.png"), full_page=True)
+
+
+def test_generate_to_interpolation_endpoint(page, server):
+    _open(page, server, "?seed=5&label=1")
+    page.wait_for_function("() => document.querySelector('#seed input').value === '5'", timeout=30_000)
+    page.click("text=Use as endpoint A")
+    page.wait_for_selector("#mode-A input[value=pinned]:checked", timeout=30_000)
+    page.click("#interpolate-btn")
+    page.wait_for_function("() => { const i = document.querySelector('#interp-gif img'); "
+                           "return i && i.src.endsWith('.gif'); }", timeout=60_000)
