@@ -1,0 +1,260 @@
+"""The training loop through train.py's main(): weights change, the model folder, determinism, resume, options."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gan.checkpoint
+from gan import GAN
+from gan.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, load_dataset
+from gan.training import TrainConfig, build_models
+
+from conftest import (MODEL_FOLDER_FILES, assert_same_tensors, read_jsonl, run_main, tensors, tiny_args)
+
+
+def test_few_steps_change_weights_and_write_the_model_folder(fake_fashion: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, "--sample-every", "1", steps=3)) == 0
+
+    missing = [f for f in MODEL_FOLDER_FILES if not (out / f).is_file()]
+    assert not missing, f"model folder lacks {missing}"
+    model = GAN.from_pretrained(str(out))
+    assert model.num_classes == 10 and model.class_names == FASHION_MNIST_CLASSES and model.z_dim == 16
+    x = model.generate(4, seed=0, labels=[0, 1, 2, 3])
+    assert x.shape == (4, 1, 28, 28) and torch.isfinite(x).all() and x.min() >= -1 and x.max() <= 1
+
+    # the weights moved away from the seeded initialisation
+    cfg = TrainConfig(data_dir=str(fake_fashion), g_width=8, d_width=8, z_dim=16)
+    torch.manual_seed(cfg.seed)
+    G0, D0 = build_models(cfg, load_dataset("fashion-mnist", data_dir=fake_fashion))
+    d_now = tensors(out / "discriminator.safetensors")
+    moved = [k for k, v in D0.state_dict().items() if v.is_floating_point() and k in d_now and not torch.equal(v, d_now[k])]
+    assert len(moved) >= len(list(D0.parameters())) // 2, f"only {moved} of D changed"
+    g_now = tensors(out / "generator.safetensors")
+    assert not torch.equal(G0.to_img.weight, g_now["to_img.weight"])
+
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert all(np.isfinite([r["d_loss"], r["g_loss"], r["d_real"], r["d_fake"]]).all() for r in rows)
+    assert all(0 <= r["d_real"] <= 1 and 0 <= r["d_fake"] <= 1 and r["img_per_s"] > 0 for r in rows)
+    options = json.loads((out / "training_options.json").read_text())
+    assert options["steps_done"] == 3 and options["seed"] == 0 and options["num_train_images"] == 128
+    assert options["batch_size"] == 32 and options["device"] == "cpu"
+    config = json.loads((out / "config.json").read_text())
+    assert config["generator"]["num_classes"] == 10 and config["dataset"] == "fashion-mnist"
+    with Image.open(out / "progress.gif") as gif:
+        assert gif.n_frames == 4  # steps 0, 1, 2, 3
+    with Image.open(out / "samples.png") as im:
+        assert im.width > 100 and im.height > 100
+    assert (out / "README.md").read_text().strip()
+
+
+def test_same_seed_gives_identical_weights(fake_fashion: Path, tmp_path: Path) -> None:
+    runs = {}
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        runs[name] = tmp_path / name
+        assert run_main(tiny_args(fake_fashion, runs[name], "--seed", seed, steps=3)) == 0
+    for f in ("generator.safetensors", "discriminator.safetensors"):
+        assert_same_tensors(runs["a"] / f, runs["b"] / f)
+    ga, gc = tensors(runs["a"] / "generator.safetensors"), tensors(runs["c"] / "generator.safetensors")
+    assert not torch.equal(ga["to_img.weight"], gc["to_img.weight"]), "--seed has no effect"
+
+
+def _interrupt_after_checkpoint(monkeypatch: pytest.MonkeyPatch, at_step: int) -> None:
+    """Make the run stop like Ctrl-C right after it wrote the checkpoint of `at_step`."""
+    real = gan.checkpoint.save_checkpoint
+
+    def save_then_interrupt(state: dict, folder: Path, step: int, **kw) -> Path:  # noqa: ANN003
+        path = real(state, folder, step, **kw)
+        if step == at_step:
+            raise KeyboardInterrupt
+        return path
+    monkeypatch.setattr(gan.checkpoint, "save_checkpoint", save_then_interrupt)
+
+
+def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
+        fake_fashion: Path, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    args = tiny_args(fake_fashion, out, "--ckpt-every", "2", steps=6)
+    with monkeypatch.context() as m:
+        _interrupt_after_checkpoint(m, at_step=4)
+        assert run_main(args) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert not (out / "config.json").exists()
+    assert [p.name for p in gan.checkpoint.list_checkpoints(out / "ckpts")] == ["ckpt-00000002.pt", "ckpt-00000004.pt"]
+
+    # an unfinished run is not restarted by accident
+    assert run_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unfinished run" in err and "--resume" in err and len(err.splitlines()) == 1
+
+    assert run_main(args + ["--resume"]) == 0
+    out_text = capsys.readouterr().out
+    assert "resumed from" in out_text and "ckpt-00000004.pt at step 4/6" in out_text
+    for f in ("generator.safetensors", "discriminator.safetensors"):
+        assert_same_tensors(reference_run / f, out / f)
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
+    ref_rows, rows = read_jsonl(reference_run / "metrics.jsonl"), read_jsonl(out / "metrics.jsonl")
+    assert [r["d_loss"] for r in rows] == [r["d_loss"] for r in ref_rows]
+
+
+def test_resume_reports_the_step(fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    args = tiny_args(fake_fashion, out, "--ckpt-every", "2", steps=4)
+    with monkeypatch.context() as m:
+        _interrupt_after_checkpoint(m, at_step=2)
+        assert run_main(args) == 130
+    capsys.readouterr()
+    assert run_main(args + ["--resume"]) == 0
+    assert "at step 2/4" in capsys.readouterr().out
+    ckpt = gan.checkpoint.load_checkpoint(gan.checkpoint.list_checkpoints(out / "ckpts")[-1])
+    assert ckpt["step"] == 4
+
+
+def test_resume_with_different_options_is_refused(fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _interrupt_after_checkpoint(m, at_step=2)
+        assert run_main(tiny_args(fake_fashion, out, "--ckpt-every", "2", steps=4)) == 130
+    capsys.readouterr()
+    assert run_main(tiny_args(fake_fashion, out, "--ckpt-every", "2", "--seed", "5", "--resume", steps=4)) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "seed" in err
+
+
+def test_a_finished_folder_is_not_overwritten(fake_fashion: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, steps=1)) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert run_main(tiny_args(fake_fashion, out, "--seed", "3", steps=1)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already holds a finished model" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    time.sleep(0.01)
+    assert run_main(tiny_args(fake_fashion, out, "--seed", "3", "--overwrite", steps=1)) == 0
+    assert (out / "generator.safetensors").read_bytes() != before["generator.safetensors"]
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1], "--overwrite kept old metrics rows"
+
+
+@pytest.mark.parametrize("options", [
+    ["--loss", "ns"],
+    ["--loss", "hinge"],
+    ["--loss", "wgan-gp"],
+    ["--loss", "ns", "--r1", "1.0"],
+    ["--loss", "hinge", "--r1", "0.5", "--augment", "color,translation,cutout"],
+    ["--augment", ""],
+    ["--augment", "cutout"],
+    ["--no-ema"],
+    ["--no-spectral-norm"],
+    ["--no-conditional"],
+    ["--no-channels-last"],
+], ids=lambda o: " ".join(o).replace("--", "") or "none")
+def test_training_options_run(fake_fashion: Path, tmp_path: Path, options: list[str]) -> None:
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, *options, steps=1)) == 0
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert rows and all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in rows)
+    model = GAN.from_pretrained(str(out))
+    cfg = model.config()
+    assert cfg["discriminator"]["spectral_norm"] == ("--no-spectral-norm" not in options)
+    assert model.num_classes == (0 if "--no-conditional" in options else 10)
+    if "--no-spectral-norm" in options:
+        assert not any("parametrizations" in k for k in tensors(out / "discriminator.safetensors"))
+    assert torch.isfinite(model.generate(2, seed=0)).all()
+
+
+def test_d_steps_two_updates_g_every_second_step(fake_fashion: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, "--d-steps", "2", "--loss", "hinge", steps=4)) == 0
+    g_losses = [r["g_loss"] for r in read_jsonl(out / "metrics.jsonl")]
+    assert g_losses[0] == 0.0 and g_losses[2] == 0.0, "G was updated on a D-only step"
+    assert g_losses[1] != 0.0 and g_losses[3] != 0.0, "G was never updated"
+
+
+def _write_pngs(folder: Path, n: int, seed: int, size: tuple[int, int] = (40, 52), mode: str = "RGB") -> None:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        Image.fromarray(arr).convert(mode).save(folder / f"img{i:03d}.png")
+
+
+def test_folder_dataset_with_class_subfolders(tmp_path: Path) -> None:
+    data = tmp_path / "images"
+    for c, name in enumerate(["boots", "coats", "hats"]):
+        _write_pngs(data / name, 8, seed=c, mode="RGB" if c != 1 else "L")  # mixed colour modes
+    (data / "notes.txt").write_text("not an image: ignored")
+    out = tmp_path / "run"
+    args = tiny_args(data, out, "--dataset", "folder", "--resolution", "32", "--channels", "3", steps=2)
+    assert run_main(args) == 0
+    model = GAN.from_pretrained(str(out))
+    assert model.class_names == ["boots", "coats", "hats"] and model.num_classes == 3
+    assert model.config()["generator"]["resolution"] == 32 and model.config()["generator"]["channels"] == 3
+    assert model.config()["dataset"] == "folder"
+    x = model.generate(3, seed=0, labels=[0, 1, 2])
+    assert x.shape == (3, 3, 32, 32)
+    options = json.loads((out / "training_options.json").read_text())
+    assert options["num_train_images"] == 24
+
+
+def test_flat_folder_trains_unconditional_and_asks_for_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "flat"
+    _write_pngs(data, 12, seed=0, size=(30, 30))
+    args = tiny_args(data, tmp_path / "a", "--dataset", "folder", "--resolution", "28", "--channels", "1", steps=1)
+    assert run_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--no-conditional" in err and len(err.splitlines()) == 1
+    out = tmp_path / "b"
+    args = tiny_args(data, out, "--dataset", "folder", "--resolution", "28", "--channels", "1", "--no-conditional",
+                     steps=1)
+    assert run_main(args) == 0
+    model = GAN.from_pretrained(str(out))
+    assert model.num_classes == 0
+    assert model.generate(2, seed=0).shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_torchvision_dataset_without_data_or_network_fails_clearly(
+        dataset: str, tmp_path: Path, no_network: None, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    t0 = time.time()
+    assert run_main(tiny_args(empty, tmp_path / "run", "--dataset", dataset, steps=1)) == 2
+    assert time.time() - t0 < 30, "the offline failure should be quick"
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, f"expected one line, got:\n{err}"
+    assert err.startswith("error: ") and dataset in err and "--data-dir" in err and "internet" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_from_the_debian_package(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = tiny_args(tmp_path / "nothing-here", out, steps=1)
+    del args[:2]  # no --data-dir: the Debian package is the source
+    assert run_main(args) == 0
+    model = GAN.from_pretrained(str(out))
+    assert model.class_names == FASHION_MNIST_CLASSES
+    options = json.loads((out / "training_options.json").read_text())
+    assert options["data_dir"] is None and options["num_train_images"] == 128
+
+
+def test_output_folder_copy_still_loads(reference_run: Path, tmp_path: Path) -> None:
+    """The model folder is self-contained: a copy elsewhere (as in checkpoints/ or on the Hub) loads."""
+    dst = tmp_path / "copy"
+    shutil.copytree(reference_run, dst, ignore=shutil.ignore_patterns("ckpts", "progress"))
+    a, b = GAN.from_pretrained(str(reference_run)), GAN.from_pretrained(str(dst))
+    assert torch.equal(a.generate(3, seed=1), b.generate(3, seed=1))
