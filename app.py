@@ -91,6 +91,19 @@ def user_errors(fn: Callable) -> Callable:
     return wrapped
 
 
+def _file(image: Image.Image) -> str:
+    """Serve a PIL image as a PNG file written atomically (see gan.app_logic.save_png)."""
+    return str(A.save_png(image))
+
+
+def _gallery(items: list[tuple[Image.Image, str]]) -> list[tuple[str, str]]:
+    """Gallery items as (PNG path, caption), all in one scratch folder."""
+    if not items:
+        return []
+    folder = A.scratch_dir()
+    return [(str(A.save_png(im, f"{i:02d}.png", folder)), cap) for i, (im, cap) in enumerate(items)]
+
+
 # ---- Generate handlers -----------------------------------------------------------------------------
 def _view(base: dict | None, seed: Any, cls: Any, trunc: Any, vals: tuple) -> A.View:
     return A.make_view(CTX, seed, cls, trunc, list(vals), base=(base or {}).get("z"))
@@ -134,7 +147,7 @@ def on_reset(base: dict | None, seed: Any, cls: Any):
 @user_errors
 def on_variations(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
     """4x4 grid of nearby latents."""
-    return A.variations_grid(CTX, _view(base, seed, cls, trunc, vals))
+    return _file(A.variations_grid(CTX, _view(base, seed, cls, trunc, vals)))
 
 
 @user_errors
@@ -186,7 +199,7 @@ def on_page_load(request: gr.Request):
 
 # ---- endpoints (Generate/Project -> Interpolate) ---------------------------------------------------
 def _endpoint_outputs(ep: A.Endpoint):
-    return (ep.to_state(), "pinned", A.render_latent(CTX, ep.z, ep.label, scale=4), ep.description,
+    return (ep.to_state(), "pinned", _file(A.render_latent(CTX, ep.z, ep.label, scale=4)), ep.description,
             gr.Tabs(selected="interpolate"))
 
 
@@ -223,12 +236,13 @@ def on_interpolate(mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up
     a = _endpoint(mode_a, seed_a, cls_a, trunc, up_a, pin_a, prog("A"))
     b = _endpoint(mode_b, seed_b, cls_b, trunc, up_b, pin_b, prog("B"))
     r = A.interpolate_path(CTX, a, b, frames, method)
-    return str(r.gif), r.strip, r.plot, str(r.gif), r.summary(CTX)
+    return str(r.gif), _file(r.strip), _file(r.plot), str(r.gif), r.summary(CTX)
 
 
 # ---- Score / Project handlers --------------------------------------------------------------------
 def _score_outputs(report: A.ScoreReport) -> tuple:
-    return (report.seen, report.table, report.markdown, report.saliency, report.neighbours)
+    return (_gallery(report.seen), report.table, report.markdown, _gallery(report.saliency),
+            _gallery(report.neighbours))
 
 
 @user_errors
@@ -259,7 +273,7 @@ def on_project(upload: str | None, cls: Any, steps: Any, progress=gr.Progress())
         raise A.AppInputError("no image uploaded: choose a file first")
     p = A.project_input(CTX, upload, cls, steps=steps,
                         progress=lambda s, t: progress((s, t), desc="projecting"))
-    return p.target, p.reconstruction, p.plot, p.markdown, p.endpoint.to_state()
+    return _file(p.target), _file(p.reconstruction), _file(p.plot), p.markdown, p.endpoint.to_state()
 
 
 @user_errors
@@ -282,7 +296,7 @@ def on_state_to_endpoint(state: dict | None):
 def api_generate(seed: int, class_name: str = A.RANDOM_CLASS, truncation: float = 1.0, sliders: dict | None = None):
     """One generated image (224x224 PNG, 28x28 upscaled x8) for a seed, class, truncation and slider values."""
     view = A.make_view(CTX, seed, class_name, truncation, sliders or {})
-    return A.generate_view(CTX, view).image
+    return _file(A.generate_view(CTX, view).image)
 
 
 @user_errors
@@ -292,7 +306,7 @@ def api_interpolate(seed_a: int, seed_b: int, class_a: str = A.RANDOM_CLASS, cla
     a = A.endpoint_from_seed(CTX, seed_a, class_a, truncation)
     b = A.endpoint_from_seed(CTX, seed_b, class_b, truncation)
     r = A.interpolate_path(CTX, a, b, frames, method)
-    return str(r.gif), r.strip, r.plot, r.summary(CTX)
+    return str(r.gif), _file(r.strip), _file(r.plot), r.summary(CTX)
 
 
 @user_errors
@@ -301,7 +315,7 @@ def api_score(image: str | None):
     if not image:
         raise A.AppInputError("no image file given")
     report = A.score_inputs(CTX, [image], neighbours=False)
-    return report.results[0], report.seen[0][0]
+    return report.results[0], _file(report.seen[0][0])
 
 
 @user_errors
@@ -310,7 +324,7 @@ def api_project(image: str | None, class_name: str = A.AUTO_CLASS, steps: int = 
     if not image:
         raise A.AppInputError("no image file given")
     p = A.project_input(CTX, image, class_name, steps=steps)
-    return p.reconstruction, p.summary
+    return _file(p.reconstruction), p.summary
 
 
 def api_noop(x: float = 0.0):
@@ -430,7 +444,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                                               elem_id="score-files")
                             s_btn = gr.Button("Score uploads", variant="primary", elem_id="score-btn")
                         with gr.Tab("Draw"):
-                            s_sketch = gr.Sketchpad(label="Draw a garment", canvas_size=(280, 280), type="numpy",
+                            s_sketch = gr.Sketchpad(label="Draw a garment (pick the brush on the left)", canvas_size=(280, 280), type="numpy",
                                                     brush=gr.Brush(colors=["#000000"], color_mode="fixed",
                                                                    default_size=14))
                             s_sketch_btn = gr.Button("Score drawing", variant="primary")
@@ -539,16 +553,17 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
     (mode_a, seed_a, cls_a, up_a, _, prev_a, desc_a), (mode_b, seed_b, cls_b, up_b, _, prev_b, desc_b) = ends
     to_a.click(on_view_to_endpoint, view_inputs, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
     to_b.click(on_view_to_endpoint, view_inputs, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
+    heavy = dict(concurrency_limit=1, concurrency_id="heavy")  # projections: one at a time, sliders stay fast
     i_btn.click(on_interpolate, [mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up_b, pin_b, i_trunc,
                                  i_method, i_frames], [i_gif, i_strip, i_plot, i_file, i_json],
-                api_visibility="private")
+                api_visibility="private", **heavy)
 
     s_btn.click(on_score_files, s_files, score_outs, api_visibility="private")
     s_sketch_btn.click(on_score_sketch, s_sketch, score_outs, api_visibility="private")
     s_examples.select(on_score_example, None, score_outs, api_visibility="private")
 
     p_btn.click(on_project, [p_up, p_cls, p_steps], [p_target, p_recon, p_plot, p_md, proj_state],
-                api_visibility="private")
+                api_visibility="private", **heavy)
     p_edit.click(on_project_to_generate, proj_state, [*restore_outputs, tabs], api_visibility="private")
     p_to_a.click(on_state_to_endpoint, proj_state, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
     p_to_b.click(on_state_to_endpoint, proj_state, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
@@ -560,7 +575,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
     a_btns[1].click(api_interpolate, [a_seed, a_seed_b, a_cls, a_cls_b, a_method, a_frames, a_trunc],
                     [a_gif, a_strip, a_plot, a_json], api_name="interpolate")
     a_btns[2].click(api_score, a_file, [a_json, a_img], api_name="score")
-    a_btns[3].click(api_project, [a_file, a_pcls, a_steps], [a_img, a_json], api_name="project")
+    a_btns[3].click(api_project, [a_file, a_pcls, a_steps], [a_img, a_json], api_name="project", **heavy)
     a_btns[4].click(api_noop, a_x, a_y, api_name="noop", api_visibility="undocumented")
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=int(os.environ.get("GAN_APP_QUEUE_SIZE", "256")))

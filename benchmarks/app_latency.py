@@ -40,8 +40,9 @@ async ({slider, target, value}) => {
       const img = box.querySelector('img');
       if (img && img.src && img.src !== before) {
         obs.disconnect();
+        const t1 = performance.now();
         try { await img.decode(); } catch (e) {}
-        resolve(performance.now() - t0);
+        resolve([t1 - t0, performance.now() - t0]);
       }
     });
     obs.observe(box, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
@@ -76,47 +77,58 @@ def stats(xs: list[float]) -> dict:
             "p90_ms": round(q(0.9), 2), "mean_ms": round(statistics.fmean(s), 2)}
 
 
-def client_latency(url: str, n: int, direction: str | None) -> tuple[dict, dict]:
-    """(/generate with a moved slider, /noop) latencies through gradio_client, interleaved."""
+def client_latency(url: str, n: int, direction: str | None) -> dict[str, dict]:
+    """/noop vs /generate with a moved slider, through gradio_client, interleaved.
+
+    /generate is timed twice: without downloading the PNG (the same single round trip as /noop plus
+    our work) and with the download the API returns a file for (one more HTTP request).
+    """
     from gradio_client import Client
     c = Client(url, verbose=False)
-    gen, noop = [], []
+    c_nodl = Client(url, verbose=False, download_files=False)
+    out: dict[str, list[float]] = {"noop": [], "generate_no_download": [], "generate": []}
     for i in range(n + 10):
         sliders = {direction: round(-3 + 6 * (i % 61) / 60, 2)} if direction else {}
-        t = time.perf_counter()
-        c.predict(seed=1234, sliders=sliders, truncation=1.0 if direction else 0.5 + (i % 50) / 100,
-                  api_name="/generate")
-        g = time.perf_counter() - t
+        trunc = 1.0 if direction else 0.5 + (i % 50) / 100
+        times = {}
         t = time.perf_counter()
         c.predict(float(i), api_name="/noop")
-        o = time.perf_counter() - t
+        times["noop"] = time.perf_counter() - t
+        t = time.perf_counter()
+        c_nodl.predict(seed=1000 + i, sliders=sliders, truncation=trunc, api_name="/generate")
+        times["generate_no_download"] = time.perf_counter() - t
+        t = time.perf_counter()
+        c.predict(seed=2000 + i, sliders=sliders, truncation=trunc, api_name="/generate")
+        times["generate"] = time.perf_counter() - t
         if i >= 10:  # warm-up
-            gen.append(1000 * g)
-            noop.append(1000 * o)
+            for k, v in times.items():
+                out[k].append(1000 * v)
     c.close()
-    return stats(gen), stats(noop)
+    c_nodl.close()
+    return {k: stats(v) for k, v in out.items()}
 
 
-def browser_latency(url: str, n: int, slider_id: str) -> tuple[dict, dict]:
-    """(slider -> new image decoded, probe slider -> echo shown) latencies in chromium, interleaved."""
+def browser_latency(url: str, n: int, slider_id: str) -> dict[str, dict]:
+    """Slider -> new image (in the page, and decoded) vs probe slider -> echo in the page, interleaved."""
     from playwright.sync_api import sync_playwright
-    img, probe = [], []
+    out: dict[str, list[float]] = {"noop": [], "image_in_page": [], "image_decoded": []}
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = b.new_page(viewport={"width": 1300, "height": 1000})
         page.goto(url)
         page.wait_for_selector("#gen-image img", timeout=60000)
-        page.click("#diagnostics button, #diagnostics .label-wrap")  # open the accordion: the probe is rendered
+        page.click("#diagnostics .label-wrap")  # open the accordion: the probe is rendered
         page.wait_for_selector("#probe input[type=range]", timeout=20000)
         for i in range(n + 5):
             v = round(-3 + 6 * ((i % 59) + 1) / 60, 1)
-            a = page.evaluate(SLIDER_JS, {"slider": slider_id, "target": "gen-image", "value": v})
-            o = page.evaluate(PROBE_JS, {"slider": "probe", "target": "probe-out", "value": i % 100 + 1 if i % 100 + 1 != 0 else 1})
+            o = page.evaluate(PROBE_JS, {"slider": "probe", "target": "probe-out", "value": i % 100 + 1})
+            in_page, decoded = page.evaluate(SLIDER_JS, {"slider": slider_id, "target": "gen-image", "value": v})
             if i >= 5:
-                img.append(a)
-                probe.append(o)
+                out["noop"].append(o)
+                out["image_in_page"].append(in_page)
+                out["image_decoded"].append(decoded)
         b.close()
-    return stats(img), stats(probe)
+    return {k: stats(v) for k, v in out.items()}
 
 
 def generate_load(url: str, n: int) -> float:
@@ -155,10 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                      "server_ready_s": round(server.started_s, 2), "start_to_first_image_s": round(first_image_s, 2),
                      "direction": direction, "endpoints": sorted(info.get("named_endpoints", {}))}
         rss0 = server.rss_mb()
-        res["client_generate"], res["client_noop"] = client_latency(server.url, args.n, direction)
+        res["client"] = client_latency(server.url, args.n, direction)
         if not args.no_browser:
-            slider_id = "dir-0" if direction else "truncation"
-            res["browser_slider_to_image"], res["browser_noop"] = browser_latency(server.url, args.n, slider_id)
+            res["browser"] = browser_latency(server.url, args.n, "dir-0" if direction else "truncation")
         rss1 = server.rss_mb()
         dt = generate_load(server.url, args.requests)
         res["rss_mb"] = {"after_start": round(rss0, 1), "after_latency_runs": round(rss1, 1),
@@ -198,15 +209,21 @@ def _machine() -> str:
 def _report(r: dict) -> None:
     print(f"machine: {r['machine']}")
     print(f"app start: page ready {r['server_ready_s']} s, first image {r['start_to_first_image_s']} s")
-    rows = [("gradio_client", "client_generate", "client_noop")]
-    if "browser_slider_to_image" in r:
-        rows.append(("browser (chromium)", "browser_slider_to_image", "browser_noop"))
-    for name, a, b in rows:
-        x, y = r[a], r[b]
-        over = 100 * (x["median_ms"] / y["median_ms"] - 1)
-        print(f"{name:>20}: slider->image median {x['median_ms']:.1f} ms (p90 {x['p90_ms']:.1f}), "
-              f"no-op median {y['median_ms']:.1f} ms (p90 {y['p90_ms']:.1f}), overhead {over:+.0f}% "
-              f"({'within' if over <= 10 else 'outside'} the 10% goal), n={x['n']}")
+    series = [("gradio_client", "client", [("generate_no_download", "/generate, PNG not downloaded"),
+                                           ("generate", "/generate + PNG download")]),
+              ("browser", "browser", [("image_in_page", "slider -> new image in the page"),
+                                      ("image_decoded", "slider -> new image decoded")])]
+    for title, key, rows in series:
+        if key not in r:
+            continue
+        noop = r[key]["noop"]
+        print(f"{title}: no-op round trip median {noop['median_ms']:.1f} ms (p10 {noop['p10_ms']:.1f}, "
+              f"p90 {noop['p90_ms']:.1f}), n={noop['n']}")
+        for k, label in rows:
+            x = r[key][k]
+            over = 100 * (x["median_ms"] / noop["median_ms"] - 1)
+            print(f"  {label:>34}: median {x['median_ms']:.1f} ms (p90 {x['p90_ms']:.1f}), "
+                  f"{over:+.0f}% vs no-op ({'within' if over <= 10 else 'outside'} the 10% goal)")
     print("RSS (MiB): " + ", ".join(f"{k} {v}" for k, v in r["rss_mb"].items()))
     print(f"sequential /generate throughput: {r['sequential_generate_per_s']} requests/s")
 

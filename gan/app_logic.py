@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import images as _images  # noqa: F401 - first: installs PIL's decompression-bomb guard process-wide
 from . import latent as L
 from .pretrained import GAN
 from .visualize import grid_image
@@ -90,18 +91,32 @@ def load_context(repo: str | None = None, revision: str | None = None, local_dir
     ctx = AppContext(model=model, source=source, folder=folder)
     ctx.directions = _optional(ctx, "directions", lambda: _load_directions(folder, model.z_dim))
     ctx.classifier = _optional(ctx, "classifier", _load_classifier)
-    ctx.calibration = _optional(ctx, "calibration", lambda: _load_calibration(folder))
+    ctx.calibration = _optional(ctx, "calibration", lambda: _load_calibration(folder, model))
     ctx.eval_metrics = _optional(ctx, "metrics", lambda: _read_json(folder / "eval.json", "eval.json"))
     ctx.card = _optional(ctx, "card", lambda: _read_card(folder / "README.md"))
     return ctx
 
 
+_FIX_HINTS = {"calibration": "; recompute it with: python -m gan.scoring {folder}",
+              "directions": "; recompute them with: python -m gan.directions {folder}",
+              "metrics": "; recompute it with: python -m gan.evaluate {folder}"}
+
+
 def _optional(ctx: AppContext, part: str, load: Callable[[], Any]) -> Any:
-    """Run a loader; a missing or broken part becomes a note instead of an error."""
+    """Run a loader; a missing or broken part becomes a note instead of an error.
+
+    Loaders that skip a stale or invalid file with a warning (directions, calibration) get that
+    warning as their note, instead of "not found".
+    """
+    import warnings
     try:
-        value = load()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = load()
+        if value is None and caught:
+            raise ValueError(str(caught[-1].message))
     except Exception as e:  # noqa: BLE001 - an optional part must never stop the app
-        ctx.notes[part] = f"{type(e).__name__}: {e}"[:300]
+        ctx.notes[part] = f"{type(e).__name__}: {e}"[:300] + _FIX_HINTS.get(part, "").format(folder=ctx.folder)
         log.warning("optional part %s not loaded: %s", part, ctx.notes[part])
         return None
     if value is None:
@@ -122,9 +137,14 @@ def _load_classifier():
     return load_classifier()
 
 
-def _load_calibration(folder: Path):
-    from .scoring import load_calibration
-    return load_calibration(folder)
+def _load_calibration(folder: Path, model: GAN | None = None):
+    """calibration.json, checked by scoring one blank image with it (a stale format fails here, not later)."""
+    from .scoring import load_calibration, score_images
+    cal = load_calibration(folder)
+    if cal is not None and model is not None:
+        score_images(model, torch.full((1, model.generator.cfg.channels, model.generator.cfg.resolution,
+                                        model.generator.cfg.resolution), -1.0), calibration=cal)
+    return cal
 
 
 def _read_json(path: Path, name: str) -> dict | None:
@@ -517,22 +537,48 @@ def path_plot(ctx: AppContext, t: list[float], p_real: list[float], calibrated: 
 
 
 # ---- scratch files -------------------------------------------------------------------------------
+_PRUNE = {"last": 0.0}
+_PRUNE_LOCK = threading.Lock()
+
+
 def scratch_dir() -> Path:
-    """A fresh folder for one request's output files; folders older than an hour are pruned."""
+    """A fresh folder for one request's output files (GAN_APP_SCRATCH, default $TMPDIR/gan-app).
+
+    Folders older than an hour are pruned, at most once a minute.  The root must lie under the
+    system temp folder or the working directory: Gradio only copies output files from there.
+    """
     root = Path(os.environ.get("GAN_APP_SCRATCH", Path(tempfile.gettempdir()) / "gan-app"))
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    for old in root.iterdir():
-        try:
-            if now - old.stat().st_mtime > _SCRATCH_MAX_AGE_S:
-                for f in old.iterdir():
-                    f.unlink(missing_ok=True)
-                old.rmdir()
-        except OSError:
-            pass  # another request is pruning or using it
+    with _PRUNE_LOCK:
+        due = now - _PRUNE["last"] > 60
+        if due:
+            _PRUNE["last"] = now
+    if due:
+        for old in root.iterdir():
+            try:
+                if now - old.stat().st_mtime > _SCRATCH_MAX_AGE_S:
+                    for f in old.iterdir():
+                        f.unlink(missing_ok=True)
+                    old.rmdir()
+            except OSError:
+                pass  # another request is pruning or using it
     d = root / uuid.uuid4().hex[:16]
     d.mkdir()
     return d
+
+
+def save_png(image: Image.Image, name: str = "image.png", folder: Path | None = None) -> Path:
+    """Write a PIL image as a PNG into a fresh scratch folder; returns its path.
+
+    The app returns such paths instead of PIL images for every image it serves as a file: Gradio
+    copies a file into its cache atomically, but writes a PIL output in place under a content hash,
+    so two concurrent requests producing the same image (the same seed, the same example) could
+    serve a half-written file.
+    """
+    path = (folder or scratch_dir()) / name
+    image.save(path, format="PNG")
+    return path
 
 
 # ---- Model tab -----------------------------------------------------------------------------------

@@ -145,3 +145,75 @@ def test_project_rejects_bad_steps(client):
 
 def test_noop_round_trip(client):
     assert client.predict(2.5, api_name="/noop") == 2.5
+
+
+@pytest.mark.slow
+def test_short_load_test_has_no_errors(server):
+    import sys
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from load_test import run_load
+    res = run_load(server.url, users=10, seconds=15, max_requests=3000, score_fraction=0.3, procs=2)
+    assert res["requests"] >= 20, res
+    assert res["errors"] == 0, res["error_kinds"]
+    assert res["generate"]["n"] > 0 and res["score"]["n"] > 0
+    # the app still answers normally afterwards
+    c = Client(server.url, verbose=False)
+    assert _png(c.predict(seed=1, api_name="/generate")).size == (224, 224)
+    c.close()
+
+
+# ---- in-process checks of gan.app_logic (no server) ---------------------------------------------------
+def test_unconditional_model_without_optional_parts(tmp_path):
+    import torch
+    from gan import GAN
+    from gan import app_logic as A
+    torch.manual_seed(0)
+    GAN(generator={"width": 8}, discriminator={"width": 8}).save_pretrained(tmp_path)
+    (tmp_path / "calibration.json").write_text('{"version": 999}')  # stale: must be skipped with a note
+    ctx = A.load_context(local_dir=str(tmp_path))
+    assert ctx.directions is None and ctx.calibration is None and ctx.eval_metrics is None
+    assert "999" in ctx.notes["calibration"] and "python -m gan.scoring" in ctx.notes["calibration"]
+    assert A.class_choices(ctx) == []
+    view = A.make_view(ctx, 3, "random", 0.8)
+    assert view.label is None
+    assert A.generate_view(ctx, view).image.size == (224, 224)
+    path = A.interpolate_path(ctx, A.endpoint_from_seed(ctx, 1), A.endpoint_from_seed(ctx, 2), 4, "lerp")
+    assert path.frames.shape == (4, 1, 28, 28) and len(path.p_real) == 4
+    assert path.class_probs is None or path.class_probs.shape == (4, 10)
+    rep = A.score_inputs(ctx, [str(REAL_PNG)], neighbours=False, saliency=False)
+    assert rep.results[0]["calibrated"] is False and rep.results[0]["label_used"] is None
+    proj = A.project_input(ctx, str(REAL_PNG), steps=3)
+    assert proj.endpoint.label is None
+    md = A.model_summary_markdown(ctx)
+    assert "unconditional" in md and "score calibration" in md
+
+
+def test_share_string_and_npy_restore_the_same_image(tmp_path):
+    from gan import app_logic as A
+    make_tiny_model(tmp_path / "m")
+    ctx = A.load_context(local_dir=str(tmp_path / "m"))
+    view = A.make_view(ctx, 11, "Coat", 0.7, {"PC1": -1.5})
+    ex = A.export_view(ctx, view)
+    assert "seed=11" in ex.query and "label=4" in ex.query and "PC1=-1.5" in ex.query
+    restored, notes = A.view_from_share(ctx, "https://example.org/?" + ex.query)
+    assert notes == []
+    same = lambda a, b: a.tobytes() == b.tobytes()  # noqa: E731
+    original = A.generate_view(ctx, view).image
+    assert same(A.generate_view(ctx, restored).image, original)
+    assert same(A.generate_view(ctx, A.view_from_npy(ctx, ex.npy)).image, original)
+    assert same(Image.open(ex.png).convert("L"), original)
+    with pytest.raises(A.AppInputError, match="seed"):
+        A.view_from_share(ctx, "label=3")
+
+
+def test_model_card_and_metrics_table(tmp_path):
+    from gan import app_logic as A
+    make_tiny_model(tmp_path)
+    (tmp_path / "README.md").write_text("---\nlicense: mit\ntags: [gan]\n---\n# Card\n![samples](samples.png)\n"
+                                        "![remote](https://example.org/x.png)\ntext\n")
+    (tmp_path / "eval.json").write_text('{"fid": 12.3456, "per_class": {"Bag": {"fid": 20.5}}, "n": 5000}')
+    ctx = A.load_context(local_dir=str(tmp_path))
+    card = A.model_card_markdown(ctx)
+    assert card.startswith("# Card") and "license: mit" not in card
+    assert "](samples.png)" not in card and "https://example.org/x.png" in card
+    assert A.metrics_rows(ctx) == [["fid", "12.35"], ["per_class.Bag.fid", "20.5"], ["n", "5000"]]
