@@ -314,7 +314,7 @@ def api_score(image: str | None):
     """Discriminator score of one image file: calibrated P(real), raw logit, percentiles, class, OOD flag."""
     if not image:
         raise A.AppInputError("no image file given")
-    report = A.score_inputs(CTX, [image], neighbours=False)
+    report = A.score_inputs(CTX, [image], neighbours=False, saliency=False)
     return report.results[0], _file(report.seen[0][0])
 
 
@@ -491,11 +491,8 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
         # ---------------- Model ----------------
         with gr.Tab("Model", id="model"):
             gr.Markdown(A.model_summary_markdown(CTX))
-            rows = A.metrics_rows(CTX)
-            if rows:
-                gr.Dataframe(value=rows, headers=["metric", "value"], label="Metrics (eval.json)", interactive=False)
-            else:
-                gr.Markdown("_No eval.json in the model folder: run `python -m gan.evaluate MODEL_DIR`._")
+            with gr.Accordion("Metrics (eval.json)", open=True):
+                gr.Markdown(A.metrics_markdown(CTX))
             with gr.Row():
                 for asset, label in (("samples.png", "Samples"), ("progress.gif", "Training progress"),
                                      ("curves.png", "Training curves")):

@@ -143,10 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         c.predict(image=handle_file(EXAMPLES[0]), api_name="/score")
         c.close()
         rss0 = server.rss_mb() if server else None
+        cpu0 = server.cpu_seconds() if server else None
         res = run_load(url, users=args.users, seconds=args.seconds, max_requests=args.max_requests,
                        score_fraction=args.score_fraction, procs=args.procs)
         res["rss_mb_before"] = round(rss0, 1) if rss0 else None
         res["rss_mb_after"] = round(server.rss_mb(), 1) if server else None
+        if server and res["requests"]:
+            res["server_cpu_ms_per_request"] = round(1000 * (server.cpu_seconds() - cpu0) / res["requests"], 1)
         res["concurrency_limit"] = int(os.environ.get("GAN_APP_CONCURRENCY", "4"))
         res["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
@@ -160,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
               f"max {r['max_ms']} ms")
     if res["error_kinds"]:
         print("  errors: " + " | ".join(res["error_kinds"]))
+    if "server_cpu_ms_per_request" in res:
+        print(f"  server CPU time per request: {res['server_cpu_ms_per_request']} ms (the rest of the machine's CPU "
+              f"went to the load generator and other processes)")
     print(f"  server RSS: {res['rss_mb_before']} MiB before, {res['rss_mb_after']} MiB after; "
           f"queue concurrency limit {res['concurrency_limit']}; load average after {res['load_average_after']}")
     if args.json:

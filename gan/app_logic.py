@@ -635,6 +635,53 @@ def metrics_rows(ctx: AppContext) -> list[list[str]]:
     return rows
 
 
+def metrics_markdown(ctx: AppContext) -> str:
+    """The eval.json tables as Markdown: metrics next to the reference rows, per class, memorization."""
+    ev = ctx.eval_metrics
+    if not ev:
+        return f"_No eval.json in the model folder: run `python -m gan.evaluate --model {ctx.folder} --write`._"
+    parts = []
+    table = ev.get("table")
+    if not table and isinstance(ev.get("metrics"), dict) and isinstance(ev.get("references"), dict):
+        try:
+            from .metrics import format_table
+            table = format_table(ev, ev["references"])
+        except Exception as e:  # noqa: BLE001 - fall back to the plain list below
+            log.warning("could not format eval.json: %s", e)
+    if table:
+        parts.append(table)
+        facts = []
+        if ev.get("n_samples"):
+            facts.append(f"{ev['n_samples']} samples, seed {ev.get('seed', '-')}")
+        clf = ev.get("classifier")
+        if isinstance(clf, dict) and clf.get("test_accuracy") is not None:
+            facts.append(f"features of the metric classifier (test accuracy {clf['test_accuracy']:.3f})")
+        if ev.get("date"):
+            facts.append(f"evaluated {ev['date']}")
+        if facts:
+            parts.append("_" + "; ".join(facts) + "._")
+    else:
+        parts.append("| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in metrics_rows(ctx)))
+    per_class = [k for k in ("class_fid", "coverage") if isinstance(ev.get(k), dict)]
+    if per_class:
+        names = list(ev[per_class[0]])
+        head = "| class | " + " | ".join({"class_fid": "FID within class", "coverage": "share of samples"}[k]
+                                           for k in per_class) + " |"
+        rows = [f"| {n} | " + " | ".join(_cell(ev[k].get(n)) for k in per_class) + " |" for n in names]
+        parts.append("\n".join([head, "|---" * (len(per_class) + 1) + "|", *rows]))
+    if ev.get("memorization_table"):
+        parts.append(ev["memorization_table"])
+    elif isinstance(ev.get("memorization"), dict) and ev["memorization"].get("verdict"):
+        parts.append(f"Memorization: {ev['memorization']['verdict']}.")
+    return "\n\n".join(parts)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def model_asset(ctx: AppContext, name: str) -> Path | None:
     """Path of samples.png / curves.png / progress.gif in the model folder, or None."""
     if name not in MODEL_ASSETS:

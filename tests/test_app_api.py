@@ -7,6 +7,7 @@ app also has to cope with the optional parts it lacks (calibration, eval.json, m
 from __future__ import annotations
 
 import io
+import json
 import math
 import time
 from pathlib import Path
@@ -217,3 +218,12 @@ def test_model_card_and_metrics_table(tmp_path):
     assert card.startswith("# Card") and "license: mit" not in card
     assert "](samples.png)" not in card and "https://example.org/x.png" in card
     assert A.metrics_rows(ctx) == [["fid", "12.35"], ["per_class.Bag.fid", "20.5"], ["n", "5000"]]
+    assert "| fid | 12.35 |" in A.metrics_markdown(ctx)
+    # the evaluator's format: the model's row next to the reference rows, and a per-class table
+    ev = {"metrics": {"fid": 9.5, "precision": 0.7}, "references": {"train": {"fid": 0.1, "precision": 0.9}},
+          "class_fid": {"Bag": 11.0, "Coat": 8.25}, "coverage": {"Bag": 0.5, "Coat": 0.5},
+          "memorization": {"verdict": "no closer than real test images"}}
+    (tmp_path / "eval.json").write_text(json.dumps(ev))
+    md = A.metrics_markdown(A.load_context(local_dir=str(tmp_path)))
+    assert "9.50" in md and "real train images" in md and "| Coat | 8.25 | 0.5 |" in md
+    assert "no closer than real test images" in md
