@@ -338,6 +338,8 @@ def train(cfg: TrainConfig, *, evaluate_fn: Callable[[Generator], dict] | None =
                 _truncate_metrics(out / "metrics.jsonl", start)
     if start == 0:
         torch.manual_seed(cfg.seed + 1000 * d.rank)  # per-rank noise stream
+        if d.main:  # a fresh start (also --resume with no checkpoint yet) never inherits a killed attempt's rows
+            _truncate_metrics(out / "metrics.jsonl", 0)
 
     def set_lr() -> None:
         for o, lr in ((opt_G, cfg.lr_g), (opt_D, cfg.lr_d)):

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import gan.checkpoint
+import gan.training
 from gan import GAN
 from gan.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, load_dataset
 from gan.training import TrainConfig, build_models
@@ -105,6 +106,33 @@ def test_resume_continues_from_the_saved_step_and_matches_an_uninterrupted_run(
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
     ref_rows, rows = read_jsonl(reference_run / "metrics.jsonl"), read_jsonl(out / "metrics.jsonl")
     assert [r["d_loss"] for r in rows] == [r["d_loss"] for r in ref_rows]
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "restart"])
+def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(
+        resume: bool, fake_fashion: Path, reference_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    args = tiny_args(fake_fashion, out, "--ckpt-every", "2", steps=6)
+    real, calls = gan.training._ema_update, []
+
+    def ema_then_interrupt(*a) -> None:  # noqa: ANN002
+        calls.append(1)
+        if len(calls) == 2:  # during step 2, after step 1 was logged, before the first checkpoint
+            raise KeyboardInterrupt
+        real(*a)
+    with monkeypatch.context() as m:
+        m.setattr(gan.training, "_ema_update", ema_then_interrupt)
+        assert run_main(args) == 130
+    assert not gan.checkpoint.list_checkpoints(out / "ckpts")
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1]
+    capsys.readouterr()
+    assert run_main(args + (["--resume"] if resume else [])) == 0
+    if resume:
+        assert "no checkpoint" in capsys.readouterr().out
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6], "rows of the killed attempt"
+    for f in ("generator.safetensors", "discriminator.safetensors"):
+        assert_same_tensors(reference_run / f, out / f)
 
 
 def test_resume_reports_the_step(fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
