@@ -26,11 +26,15 @@ from PIL import Image
 
 from gan import app_logic as A
 from gan.images import MAX_UPLOAD_BYTES, ImageInputError
+from gan.pretrained import ModelFormatError
 
 log = logging.getLogger("gan.app")
 torch.set_num_threads(int(os.environ.get("GAN_APP_THREADS", "1")))  # many small requests: 1 thread each
 
-CTX = A.load_context()
+try:
+    CTX = A.load_context()
+except (ModelFormatError, OSError) as e:  # no usable model at all: say which and how to get one
+    raise SystemExit(f"error: cannot load the model: {e}") from None
 NAMES = CTX.direction_names
 CHOICES = A.class_choices(CTX)
 CONCURRENCY = int(os.environ.get("GAN_APP_CONCURRENCY", "4"))
@@ -294,7 +298,16 @@ def on_state_to_endpoint(state: dict | None):
 # ---- API-only functions (named endpoints; documented in the README) ------------------------------
 @user_errors
 def api_generate(seed: int, class_name: str = A.RANDOM_CLASS, truncation: float = 1.0, sliders: dict | None = None):
-    """One generated image (224x224 PNG, 28x28 upscaled x8) for a seed, class, truncation and slider values."""
+    """One generated image (224x224 PNG, 28x28 upscaled x8) for a seed, class, truncation and slider values.
+
+    Args:
+        seed: whole number 0..2147483647; the seed alone fixes the latent (same seed, same image).
+        class_name: a class name (e.g. "Bag"), its index, or "random" (the class the seed picks).
+        truncation: 0..2; the latent is scaled by it (< 1: more typical, less varied).
+        sliders: {direction name: value in -5..5}, e.g. {"PC1": 1.5}; names as in the Generate tab.
+    Returns:
+        the PNG file.
+    """
     view = A.make_view(CTX, seed, class_name, truncation, sliders or {})
     return _file(A.generate_view(CTX, view).image)
 
@@ -302,7 +315,20 @@ def api_generate(seed: int, class_name: str = A.RANDOM_CLASS, truncation: float 
 @user_errors
 def api_interpolate(seed_a: int, seed_b: int, class_a: str = A.RANDOM_CLASS, class_b: str = A.RANDOM_CLASS,
                     method: str = "slerp", frames: int = 16, truncation: float = 1.0):
-    """Interpolation from (seed_a, class_a) to (seed_b, class_b): GIF, frame strip, plot, per-frame scores."""
+    """Interpolation from (seed_a, class_a) to (seed_b, class_b): GIF, frame strip, plot, per-frame scores.
+
+    Args:
+        seed_a: seed of the first endpoint.
+        seed_b: seed of the second endpoint.
+        class_a: class of the first endpoint (name, index or "random").
+        class_b: class of the second endpoint; the class embedding blends linearly along the path.
+        method: "slerp" or "lerp" for the latent path.
+        frames: number of frames, 2..64, endpoints included.
+        truncation: 0..2, applied to both seed latents.
+    Returns:
+        the animated GIF, a PNG strip of the frames, a PNG plot, and per-frame numbers (t, d_logit, p_real,
+        p_real_calibrated, predicted_class, predicted_prob).
+    """
     a = A.endpoint_from_seed(CTX, seed_a, class_a, truncation)
     b = A.endpoint_from_seed(CTX, seed_b, class_b, truncation)
     r = A.interpolate_path(CTX, a, b, frames, method)
@@ -311,7 +337,14 @@ def api_interpolate(seed_a: int, seed_b: int, class_a: str = A.RANDOM_CLASS, cla
 
 @user_errors
 def api_score(image: str | None):
-    """Discriminator score of one image file: calibrated P(real), raw logit, percentiles, class, OOD flag."""
+    """Discriminator score of one image file: calibrated P(real), raw logit, percentiles, class, OOD flag.
+
+    Args:
+        image: an image file (PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB and 25 megapixels).
+    Returns:
+        a dict (p_real, calibrated, logit, p_real_raw, p_real_calibrated, percentile_real, percentile_fake,
+        pred_name, pred_prob, ood, ood_reason, label_used, preprocessing, ...) and the 28x28 input as D sees it.
+    """
     if not image:
         raise A.AppInputError("no image file given")
     report = A.score_inputs(CTX, [image], neighbours=False, saliency=False)
@@ -320,7 +353,15 @@ def api_score(image: str | None):
 
 @user_errors
 def api_project(image: str | None, class_name: str = A.AUTO_CLASS, steps: int = A.DEFAULT_PROJECT_STEPS):
-    """Project an image file into the latent space: the reconstruction and its latent, class and loss."""
+    """Project an image file into the latent space: the reconstruction and its latent, class and loss.
+
+    Args:
+        image: an image file (as for /score).
+        class_name: a class name or index, or "auto" to try the likeliest classes and keep the best.
+        steps: optimisation steps, 2..1000.
+    Returns:
+        the reconstruction (PNG) and a dict (label, class_name, loss, mse, steps, seconds, candidates, z).
+    """
     if not image:
         raise A.AppInputError("no image file given")
     p = A.project_input(CTX, image, class_name, steps=steps)
