@@ -399,17 +399,21 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                                       elem_id="class")
                     trunc = gr.Slider(*A.L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation",
                                       info="< 1: more typical, less varied", elem_id="truncation", buttons=[])
-                    sliders = []
-                    with gr.Accordion("Latent directions", open=True):
-                        if not NAMES:
-                            gr.Markdown("_This model has no latent directions (directions.json); compute them with "
-                                        "`python -m gan.directions MODEL_DIR`._")
-                        for i, name in enumerate(NAMES):
-                            sliders.append(gr.Slider(*A.L.SLIDER_RANGE, value=0.0, step=0.1,
-                                                     label=CTX.directions.labels[i], elem_id=f"dir-{i}", buttons=[]))
-                        if NAMES:
-                            with gr.Accordion("What the directions are", open=False):
-                                gr.Markdown(A.directions_markdown(CTX))
+                    by_name: dict[str, gr.Slider] = {}
+                    if not NAMES:
+                        gr.Markdown("_This model has no latent directions (directions.json); compute them with "
+                                    "`python -m gan.directions MODEL_DIR`._")
+                    for title, names, is_open in A.direction_groups(CTX):
+                        with gr.Accordion(title, open=is_open):
+                            for name in names:
+                                i = NAMES.index(name)
+                                by_name[name] = gr.Slider(*A.L.SLIDER_RANGE, value=0.0, step=0.1,
+                                                          label=CTX.directions.labels[i], elem_id=f"dir-{i}",
+                                                          buttons=[])
+                    sliders = [by_name[n] for n in NAMES]  # the order every handler's *vals follow
+                    if NAMES:
+                        with gr.Accordion("What the directions are", open=False):
+                            gr.Markdown(A.directions_markdown(CTX))
                     reset = gr.Button("Reset sliders", elem_id="reset")
                 with gr.Column(scale=1, elem_id="gen-right"):
                     first = A.generate_view(CTX, A.make_view(CTX, DEFAULT_SEED)).image
@@ -424,14 +428,15 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                     grid = gr.Image(label="Nearby variations (top-left: current)", format="png", interactive=False,
                                     elem_classes=["crisp"], height=300)
                     with gr.Accordion("Share & download", open=False):
-                        export_btn = gr.Button("Make PNG, latent .npy and share link")
+                        export_btn = gr.Button("Make PNG, latent .npy and share link", elem_id="export-btn")
                         with gr.Row():
                             png_file = gr.File(label="PNG", interactive=False)
                             npy_file = gr.File(label="latent .npy", interactive=False)
                         share_box = gr.Textbox(label="Share string", buttons=["copy"], interactive=False)
                         share_link = gr.Markdown()
-                        restore_box = gr.Textbox(label="Restore a view", placeholder="seed=42&label=3&PC1=1.5 or JSON")
-                        restore_btn = gr.Button("Restore")
+                        restore_box = gr.Textbox(label="Restore a view", placeholder="seed=42&label=3&PC1=1.5 or JSON",
+                                                 elem_id="restore-box")
+                        restore_btn = gr.Button("Restore", elem_id="restore-btn")
                         restore_note = gr.Markdown()
                         npy_upload = gr.File(label="Load a latent .npy", file_types=[".npy"], type="filepath")
         # ---------------- Interpolate ----------------
@@ -443,9 +448,10 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                         mode = gr.Radio(["seed", "image", "pinned"], value="seed", label=f"Endpoint {tag} from",
                                         elem_id=f"mode-{tag}")
                         with gr.Group(visible=True) as g_seed:
-                            e_seed = gr.Number(label=f"Seed {tag}", value=default_seed, precision=0, minimum=0)
+                            e_seed = gr.Number(label=f"Seed {tag}", value=default_seed, precision=0, minimum=0,
+                                               elem_id=f"seed-{tag}")
                             e_cls = gr.Dropdown(CHOICES or ["-"], value=A.RANDOM_CLASS if CHOICES else "-",
-                                                label=f"Class {tag}", visible=bool(CHOICES))
+                                                label=f"Class {tag}", visible=bool(CHOICES), elem_id=f"class-{tag}")
                         with gr.Group(visible=False) as g_img:
                             e_up = gr.File(label=f"Image {tag} (projected to a latent)", file_types=["image"],
                                            type="filepath")
@@ -465,7 +471,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 i_gif = gr.Image(label="Animation", interactive=False, elem_id="interp-gif", elem_classes=["crisp"],
                                  height=300)
                 i_plot = gr.Image(label="D's P(real) and the classifier's class probabilities per frame",
-                                  interactive=False)
+                                  interactive=False, show_label=False)
             i_strip = gr.Image(label="Frames", interactive=False, elem_classes=["crisp"])
             i_file = gr.File(label="GIF download", interactive=False, elem_id="interp-file")
             with gr.Accordion("Per-frame numbers", open=False):
@@ -502,7 +508,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                                            allow_preview=False, buttons=[], object_fit="contain")
                     s_table = gr.Dataframe(value=A.empty_score_table(), label="Scores", interactive=False, wrap=True)
                     s_nn = gr.Gallery(label="Nearest training images to the first image (pixel distance): "
-                                            "the generator does not just copy its data", columns=8, height=140,
+                                            "the generator does not just copy its data", columns=4, height=280,
                                       allow_preview=False, buttons=[], elem_classes=["crisp"], object_fit="contain")
             score_outs = [s_seen, s_table, s_md, s_sal, s_nn]
         # ---------------- Project ----------------
@@ -532,14 +538,20 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
         # ---------------- Model ----------------
         with gr.Tab("Model", id="model"):
             gr.Markdown(A.model_summary_markdown(CTX))
-            with gr.Accordion("Metrics (eval.json)", open=True):
-                gr.Markdown(A.metrics_markdown(CTX))
             with gr.Row():
-                for asset, label in (("samples.png", "Samples"), ("progress.gif", "Training progress"),
-                                     ("curves.png", "Training curves")):
+                for asset, label in (("samples.png", "Samples"), ("progress.gif", "Training progress")):
                     path = A.model_asset(CTX, asset)
                     if path is not None:
-                        gr.Image(value=str(path), label=label, interactive=False)
+                        gr.Image(value=str(path), label=label, interactive=False, height=360)
+            curves = A.model_asset(CTX, "curves.png")
+            if curves is not None:
+                gr.Image(value=str(curves), label="Training curves", interactive=False)
+            with gr.Accordion("Metrics (eval.json)", open=True):
+                gr.Markdown(A.metrics_markdown(CTX))
+            per_class = A.class_metrics_markdown(CTX)
+            if per_class:
+                with gr.Accordion("Metrics per class", open=False):
+                    gr.Markdown(per_class)
             with gr.Accordion("Model card", open=True):
                 gr.Markdown(A.model_card_markdown(CTX))
     with gr.Accordion("Diagnostics: round-trip probe (a no-op event, for the latency benchmark)", open=False,

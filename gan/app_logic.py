@@ -662,18 +662,24 @@ def metrics_markdown(ctx: AppContext) -> str:
             parts.append("_" + "; ".join(facts) + "._")
     else:
         parts.append("| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in metrics_rows(ctx)))
-    per_class = [k for k in ("class_fid", "coverage") if isinstance(ev.get(k), dict)]
-    if per_class:
-        names = list(ev[per_class[0]])
-        head = "| class | " + " | ".join({"class_fid": "FID within class", "coverage": "share of samples"}[k]
-                                           for k in per_class) + " |"
-        rows = [f"| {n} | " + " | ".join(_cell(ev[k].get(n)) for k in per_class) + " |" for n in names]
-        parts.append("\n".join([head, "|---" * (len(per_class) + 1) + "|", *rows]))
     if ev.get("memorization_table"):
         parts.append(ev["memorization_table"])
     elif isinstance(ev.get("memorization"), dict) and ev["memorization"].get("verdict"):
         parts.append(f"Memorization: {ev['memorization']['verdict']}.")
     return "\n\n".join(parts)
+
+
+def class_metrics_markdown(ctx: AppContext) -> str:
+    """Per-class table from eval.json (FID within each class, share of samples); empty when absent."""
+    ev = ctx.eval_metrics or {}
+    per_class = [k for k in ("class_fid", "coverage") if isinstance(ev.get(k), dict)]
+    if not per_class:
+        return ""
+    names = list(ev[per_class[0]])
+    head = "| class | " + " | ".join({"class_fid": "FID within class", "coverage": "share of samples"}[k]
+                                       for k in per_class) + " |"
+    rows = [f"| {n} | " + " | ".join(_cell(ev[k].get(n)) for k in per_class) + " |" for n in names]
+    return "\n".join([head, "|---" * (len(per_class) + 1) + "|", *rows])
 
 
 def _cell(v: Any) -> str:
@@ -696,7 +702,7 @@ def model_asset(ctx: AppContext, name: str) -> Path | None:
 
 # ---- Score ---------------------------------------------------------------------------------------
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
-_SCORE_HEADERS = ["image", "P(real)", "logit", "real below", "generated below", "class", "prob.", "OOD"]
+_SCORE_HEADERS = ["image", "P(real)", "logit", "real below", "generated below", "class", "OOD"]
 
 
 def example_images() -> list[str]:
@@ -795,9 +801,10 @@ def score_inputs(ctx: AppContext, inputs: list[Any], *, names: list[str] | None 
     nn_items = _neighbour_items(x[:1]) if neighbours else []
     import pandas as pd
     rows = [[d["image"], _fmt(d["p_real"]) + ("" if d["calibrated"] else " (sigmoid)"), _fmt(d["logit"]),
-             _fmt(d["percentile_real"], "%"), _fmt(d["percentile_fake"], "%"), d["pred_name"] or "-",
-             _fmt(d["pred_prob"]), "-" if d["ood"] is None else ("yes" if d["ood"] else "no")] for d in results]
-    rows += [[n, "-", "-", "-", "-", "-", "-", f"not scored: {m}"] for n, m in failed]
+             _fmt(d["percentile_real"], "%"), _fmt(d["percentile_fake"], "%"),
+             f"{d['pred_name']} ({100 * d['pred_prob']:.0f}%)" if d["pred_name"] else "-",
+             "-" if d["ood"] is None else ("yes" if d["ood"] else "no")] for d in results]
+    rows += [[n, "-", "-", "-", "-", "-", f"not scored: {m}"] for n, m in failed]
     table = pd.DataFrame(rows, columns=_SCORE_HEADERS)
     return ScoreReport(results, seen, table, _score_markdown(ctx, results, failed), sal, nn_items)
 
@@ -935,6 +942,22 @@ def loss_plot(history: list[float]) -> Image.Image:
     fig.savefig(buf, format="png")
     buf.seek(0)
     return Image.open(buf).convert("RGB")
+
+
+def direction_groups(ctx: AppContext) -> list[tuple[str, list[str], bool]]:
+    """(accordion title, direction names, open?) per kind: GANSpace PCs, attributes, then classes (closed)."""
+    d = ctx.directions
+    if d is None:
+        return []
+    titles = {"pca": ("Principal directions (GANSpace)", True), "attribute": ("Attributes (InterFaceGAN)", True),
+              "class": ("Towards a class (InterFaceGAN, with the classifier)", False)}
+    groups = []
+    for kind in [*titles, *sorted(set(d.kinds) - set(titles))]:
+        names = [n for n, k in zip(d.names, d.kinds) if k == kind]
+        if names:
+            title, is_open = titles.get(kind, (f"Other directions ({kind})", False))
+            groups.append((title, names, is_open))
+    return groups
 
 
 def directions_markdown(ctx: AppContext) -> str:

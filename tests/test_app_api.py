@@ -224,6 +224,7 @@ def test_model_card_and_metrics_table(tmp_path):
           "class_fid": {"Bag": 11.0, "Coat": 8.25}, "coverage": {"Bag": 0.5, "Coat": 0.5},
           "memorization": {"verdict": "no closer than real test images"}}
     (tmp_path / "eval.json").write_text(json.dumps(ev))
-    md = A.metrics_markdown(A.load_context(local_dir=str(tmp_path)))
-    assert "9.50" in md and "real train images" in md and "| Coat | 8.25 | 0.5 |" in md
-    assert "no closer than real test images" in md
+    ctx = A.load_context(local_dir=str(tmp_path))
+    md = A.metrics_markdown(ctx)
+    assert "9.50" in md and "real train images" in md and "no closer than real test images" in md
+    assert "| Coat | 8.25 | 0.5 |" in A.class_metrics_markdown(ctx)

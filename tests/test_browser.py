@@ -6,6 +6,7 @@ model folder (that is how the README screenshots are made from the shipped model
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import time
@@ -87,11 +88,16 @@ def test_share_link_restores_the_view(page, server):
     page.wait_for_function("() => document.querySelector('#seed input').value === '77'", timeout=30_000)
     assert page.locator("#dir-0 input[type=range]").input_value() == "2"
     assert page.locator("#truncation input[type=range]").input_value() == "0.5"
-    # ... and shows the same image as /generate would for that state
-    restored = _src(page, "#gen-image img")
-    page.goto(server.url)
-    page.wait_for_selector("#gen-image img")
-    assert _src(page, "#gen-image img") != restored
+    # ... and shows exactly the image /generate returns for that state
+    page.wait_for_function("() => document.querySelector('#gen-image img').src.startsWith('data:')",
+                           timeout=30_000)
+    restored = base64.b64decode(_src(page, "#gen-image img").split(",", 1)[1])
+    from gradio_client import Client
+    c = Client(server.url, verbose=False)
+    api = Path(c.predict(seed=77, class_name="Bag", truncation=0.5, sliders={"PC1": 2}, api_name="/generate"))
+    other = Path(c.predict(seed=77, class_name="Bag", truncation=0.5, api_name="/generate"))
+    c.close()
+    assert restored == api.read_bytes() and restored != other.read_bytes()
 
 
 def test_uploading_an_image_shows_a_score(page, server):
