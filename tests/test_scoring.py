@@ -199,8 +199,9 @@ def test_ood_statistics_with_a_classifier(model: GAN, test_images: torch.Tensor,
     c = calibrate(model, n_real=300, n_fake=300, n_ood_train=1000)
     assert c.label_rule == "classifier" and c.ood is not None
     means = np.asarray(c.ood["class_means"])
-    assert means.shape == (10, clf.num_features)
-    chol = scoring._b64_to_tril(c.ood["precision_cholesky"], clf.num_features)
+    n_feat = 2 * sum(clf.cfg.widths[:scoring.OOD_STAGES])  # channel mean + std of the early stages
+    assert means.shape == (10, n_feat)
+    chol = scoring._b64_to_tril(c.ood["precision_cholesky"], n_feat)
     assert np.allclose(chol, np.tril(chol)) and np.all(np.diag(chol) > 0)
     dist, _ = scoring._ood_scores(means, np.eye(10), means, chol)
     np.testing.assert_allclose(dist, 0.0, atol=1e-3)  # each class mean is at distance 0 from itself
@@ -225,6 +226,10 @@ def test_ood_with_the_trained_classifier(model: GAN):
     assert acc > 0.85 and np.mean([r.ood for r in real]) < 0.08
     noise = torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert np.mean([r.ood for r in score_images(model, noise, calibration=c)]) > 0.8
+    inverted = -to_float(data.images[:50])  # white background: not what the data set looks like
+    assert np.mean([r.ood for r in score_images(model, inverted, calibration=c)]) > 0.8
+    blank = torch.full((2, 1, 28, 28), -1.0)
+    assert all(r.ood and "unlike every" in r.ood_reason for r in score_images(model, blank, calibration=c))
 
 
 # ---- saliency ---------------------------------------------------------------------------------------
