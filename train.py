@@ -15,6 +15,10 @@ import types
 import typing
 from dataclasses import MISSING
 
+import torch
+
+from gan.checkpoint import CheckpointError
+from gan.data import DataError
 from gan.training import TrainConfig, TrainingError, config_fields
 
 HELP = {
@@ -25,8 +29,8 @@ HELP = {
     "steps": "total iterations (overrides --epochs)",
     "batch_size": "images per process per step",
     "limit": "use only the first N training images (smoke runs)",
-    "resolution": "28, 32 or 64 (default: the data set's own; folder: 64)",
-    "channels": "1 (grayscale) or 3 (RGB) (default: the data set's own)",
+    "resolution": "28, 32 or 64 (None: the data set's own; folder: 64)",
+    "channels": "1 (grayscale) or 3 (RGB) (None: the data set's own)",
     "conditional": "class-conditional G and projection D",
     "z_dim": "latent size", "g_width": "generator width (channels of its last block)",
     "d_width": "discriminator width (channels of its first block)",
@@ -107,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         from gan.training import train
         evaluate_fn = _evaluator(cfg) if cfg.eval_every and cfg.dataset == "fashion-mnist" else None
         out = train(cfg, evaluate_fn=evaluate_fn)
-    except (TrainingError, ValueError, RuntimeError, OSError) as e:
+    except torch.OutOfMemoryError as e:
+        print(f"error: out of memory ({str(e).splitlines()[0][:160]}); lower --batch-size, or continue with "
+              f"--resume after freeing memory", file=sys.stderr)
+        return 2
+    except (TrainingError, DataError, CheckpointError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

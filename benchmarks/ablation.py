@@ -53,9 +53,9 @@ def run_row(name: str, flags: list[str], args: argparse.Namespace) -> Path:
     return out
 
 
-def evaluate_row(folder: Path, n: int, seed: int) -> dict:
-    """Metrics of one model folder (cached in folder/eval.json)."""
-    cache = folder / "eval.json"
+def evaluate_row(folder: Path, n: int, seed: int, cache: Path | None = None) -> dict:
+    """Metrics of one model folder (cached in folder/eval.json, or in cache)."""
+    cache = cache or folder / "eval.json"
     if cache.is_file():
         res = json.loads(cache.read_text())
         if res.get("n") == n:
@@ -86,9 +86,20 @@ def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace, ou
             f"| {name} | {label} | {_f(res.get('fid'), '.2f')} | {_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')}"
             f" | {_f(res.get('precision'))} | {_f(res.get('recall'))} | {_f(res.get('coverage_min'))} "
             f"| {_f(res.get('label_accuracy'))} | {_f(opts.get('wall_time_s'), '.0f')} s |")
+    refs = (rows[0][2].get("references") or {}) if rows else {}
+    for key, label in (("train", "real training images (the floor)"), ("blur", "real images, 1-pixel Gaussian blur"),
+                       ("noise", "real images + Gaussian noise, sigma 0.1")):
+        r = refs.get(key)
+        if isinstance(r, dict):
+            kid = r.get("kid")
+            lines.append(f"| *ref* | {label} | {_f(r.get('fid'), '.2f')} | "
+                         f"{_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')} | {_f(r.get('precision'))}"
+                         f" | {_f(r.get('recall'))} | {_f(r.get('coverage_min'))} | - | - |")
     hw = rows[0][3].get("hardware", "?") if rows else "?"
     lines += ["", f"Trained on: {hw} (rows ran one after another while other work shared the machine, "
-              "so wall times are indicative only)."]
+              "so wall times are indicative only). The *longer* row is the shipped model with its own, longer "
+              "budget (see its training options); reference rows are real test images put through the same "
+              "metrics."]
     text = "\n".join(lines) + "\n"
     out_md.write_text(text)
     return text
@@ -105,6 +116,8 @@ def main() -> int:
     p.add_argument("--report", default=str(ROOT / "docs" / "ablation.md"))
     p.add_argument("--report-only", action="store_true", help="only evaluate finished rows and write the report")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--longer", default=None, metavar="DIR",
+                   help="a model folder trained longer with the shipped recipe (e.g. checkpoints), shown as the last row")
     args = p.parse_args()
     wanted = args.rows.split(",")
     results = []
@@ -122,6 +135,13 @@ def main() -> int:
         m = res.get("metrics", res)
         print(f"  {name}: FID {_f(m.get('fid'), '.2f')}, precision {_f(m.get('precision'))}, "
               f"recall {_f(m.get('recall'))}", flush=True)
+    if args.longer and (Path(args.longer) / "config.json").is_file():
+        folder = Path(args.longer)
+        opts = json.loads((folder / "training_options.json").read_text())
+        steps = opts.get("steps_done") or opts.get("steps") or "?"
+        label = f"+ longer training ({opts.get('epochs', '?')} epochs, {steps} steps; the shipped model)"
+        results.append(("longer", label, evaluate_row(folder, args.n, args.seed, Path(args.out) / "longer_eval.json"),
+                        opts))
     print(report(results, args, Path(args.report)))
     return 0
 

@@ -40,6 +40,8 @@ def save_checkpoint(state: dict, folder: str | Path, step: int, *, keep: int = 2
         os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(folder)
+    for stale in folder.glob(".ckpt-*.pt.tmp"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     for old in list_checkpoints(folder)[:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -164,6 +164,8 @@ class Discriminator(nn.Module):
         if cfg.num_classes > 0:
             self.embed = sn(nn.Embedding(cfg.num_classes, c_prev))
         self.apply(_dcgan_init)
+        if cfg.spectral_norm:
+            _refresh_spectral_norm(self)  # u, v were estimated for the weights before the DCGAN re-init
 
     @property
     def conditional(self) -> bool:
@@ -177,6 +179,19 @@ class Discriminator(nn.Module):
                 raise ValueError("this discriminator is class-conditional: pass labels y of shape (B,)")
             logit = logit + (self.embed(y) * h).sum(dim=1)  # projection term
         return logit
+
+
+@torch.no_grad()
+def _refresh_spectral_norm(module: nn.Module, iters: int = 15) -> None:
+    """Re-estimate the singular vectors of every spectral-norm parametrization from the current weights.
+
+    Without this, an untrained D in eval mode divides by a stale sigma and gives logits of ~1e7.
+    """
+    for m in module.modules():
+        if hasattr(m, "parametrizations") and hasattr(m.parametrizations, "weight"):
+            for p in m.parametrizations.weight:
+                if hasattr(p, "_power_method"):
+                    p._power_method(p._reshape_weight_to_matrix(m.parametrizations.weight.original), iters)
 
 
 def _dcgan_init(m: nn.Module) -> None:

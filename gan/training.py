@@ -264,8 +264,7 @@ def prepare_output(cfg: TrainConfig) -> Path:
         raise TrainingError(f"{out} already holds a finished model; pass a new --out, or --overwrite to replace it")
     elif has_ckpt and not cfg.resume:
         raise TrainingError(f"{out} holds an unfinished run; pass --resume to continue it or --overwrite to restart")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return out  # created by train() once the data has loaded: a bad --data-dir leaves no empty folder
 
 
 def train(cfg: TrainConfig, *, evaluate_fn: Callable[[Generator], dict] | None = None,
@@ -283,6 +282,8 @@ def train(cfg: TrainConfig, *, evaluate_fn: Callable[[Generator], dict] | None =
     if data is None:
         data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution, channels=cfg.channels)
     data = data.subset(cfg.limit)
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
     n = len(data)
     shard = n // d.world
     if shard < 1:

@@ -265,6 +265,7 @@ def test_torchvision_dataset_without_data_or_network_fails_clearly(
     assert len(err.splitlines()) == 1, f"expected one line, got:\n{err}"
     assert err.startswith("error: ") and dataset in err and "--data-dir" in err and "internet" in err
     assert "Traceback" not in err
+    assert not (tmp_path / "run").exists(), "a failed data load must not leave an empty model folder"
 
 
 @pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
