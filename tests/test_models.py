@@ -92,6 +92,19 @@ def test_spectral_norm_option() -> None:
     assert count_params(with_sn) == count_params(without)
 
 
+def test_fresh_spectral_norm_discriminator_is_sane_in_eval_mode() -> None:
+    """An untrained D used for inference (eval mode: no power iteration) must not divide by a stale sigma."""
+    torch.manual_seed(0)
+    D = Discriminator(DiscriminatorConfig(width=16, num_classes=10)).eval()
+    with torch.no_grad():
+        logits = D(torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8))
+        for m in D.modules():  # every layer's effective weight has spectral norm ~1
+            if hasattr(m, "parametrizations"):
+                w = m.weight.reshape(m.weight.shape[0], -1) if m.weight.dim() > 1 else m.weight[None]
+                assert torch.linalg.matrix_norm(w, ord=2) == pytest.approx(1.0, rel=0.05)
+    assert logits.abs().max() < 100
+
+
 def test_width_scales_parameters() -> None:
     small = count_params(Generator(GeneratorConfig(width=8)))
     big = count_params(Generator(GeneratorConfig(width=16)))
