@@ -58,7 +58,7 @@ class TrainConfig:
     dataset: str = "fashion-mnist"  # one of fashion-mnist, mnist, cifar10, folder
     data_dir: str | None = None  # where the data lives (IDX files, torchvision root, or image folder)
     out: str = "runs/fashion-mnist"  # output model folder
-    epochs: int = 30
+    epochs: int = 35
     steps: int | None = None  # total iterations; overrides --epochs when set
     batch_size: int = 128  # per process
     limit: int | None = None  # use only the first N training images (smoke runs)
