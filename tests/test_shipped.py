@@ -1,0 +1,77 @@
+"""The shipped model in checkpoints/: complete, loadable offline, consistent, small, and as good as its card says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan import GAN
+from gan.data import FASHION_MNIST_CLASSES
+from gan.directions import load_directions
+from gan.hub import EMBEDDED_DIR, MODEL_FILES, source_from_env
+from gan.scoring import load_calibration
+
+pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "config.json").is_file(), reason="no shipped model yet")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> GAN:
+    return GAN.from_pretrained(str(EMBEDDED_DIR)).eval()
+
+
+def test_folder_is_complete_and_small() -> None:
+    for name in (*MODEL_FILES, "README.md", "samples.png", "progress.gif", "curves.png", "eval.json",
+                 "directions.json", "calibration.json", "training_options.json", "metrics.jsonl"):
+        assert (EMBEDDED_DIR / name).is_file(), f"checkpoints/{name} is missing"
+    assert (EMBEDDED_DIR / "generator.safetensors").stat().st_size < 10_000_000, "G must stay well under 10 MB"
+    assert not list(EMBEDDED_DIR.glob("*.pt")) and not list(EMBEDDED_DIR.glob("*.bin")), "no pickles are shipped"
+
+
+def test_the_app_serves_it_when_nothing_else_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("GAN_MODEL_DIR", "GAN_MODEL_REPO", "GAN_MODEL_REVISION"):
+        monkeypatch.delenv(var, raising=False)
+    src = source_from_env()
+    assert src.kind == "embedded" and Path(src.folder).resolve() == EMBEDDED_DIR.resolve()
+
+
+def test_it_is_class_conditional_fashion_mnist_and_deterministic(shipped: GAN) -> None:
+    assert shipped.num_classes == 10 and list(shipped.class_names) == FASHION_MNIST_CLASSES
+    a, b = shipped.generate(4, seed=7, labels=[0, 1, 8, 9]), shipped.generate(4, seed=7, labels=[0, 1, 8, 9])
+    assert a.shape == (4, 1, 28, 28) and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1 and a.std() > 0.1
+
+
+def test_directions_and_calibration_belong_to_these_weights(shipped: GAN) -> None:
+    d = load_directions(EMBEDDED_DIR, z_dim=shipped.z_dim)
+    assert d is not None and len(d.names) >= 8
+    norms = d.vectors.norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
+    cal = load_calibration(EMBEDDED_DIR)  # None when stale (made for other discriminator weights)
+    assert cal is not None and cal.ood is not None
+    assert 0.5 < cal.metrics["auc"] <= 1.0
+
+
+def test_recorded_metrics_meet_the_quality_bars() -> None:
+    ev = json.loads((EMBEDDED_DIR / "eval.json").read_text())
+    m, refs = ev["metrics"], ev["references"]
+    assert ev["n_samples"] >= 10_000
+    for ref in ("blur", "noise"):
+        assert m["fid"] < refs[ref]["fid"]
+        assert m["precision"] > refs[ref]["precision"] and m["recall"] > refs[ref]["recall"]
+    assert min(ev["coverage"].values()) >= 0.07
+    assert m["label_accuracy"] >= 0.90
+    mem = ev["memorization"]
+    assert mem["samples"]["mean"] >= mem["test"]["mean"] * 0.95
+
+
+def test_samples_are_recognised_as_the_class_asked_for(shipped: GAN) -> None:
+    """A live check of the recorded label accuracy (small n): the weights on disk are the evaluated ones."""
+    from gan.classifier import load_classifier
+    clf = load_classifier()
+    y = torch.arange(10).repeat_interleave(40)
+    with torch.no_grad():
+        pred = clf(shipped.generate(len(y), seed=123, labels=y)).argmax(dim=1)
+    assert (pred == y).float().mean() > 0.85
