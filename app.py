@@ -382,7 +382,10 @@ def noop_text(x: float = 0.0):
 with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
     gr.Markdown("# Fashion-MNIST GAN\nA DCGAN-family generator and its discriminator. Move the sliders, "
                 "interpolate between garments, ask the discriminator whether an image looks real, or find the "
-                "latent of your own picture.")
+                "latent of your own picture.\n\n"
+                f"<sub>Serving: {CTX.source.description}"
+                f"{' (⚠️ ' + CTX.source.warning + ')' if getattr(CTX.source, 'warning', None) else ''}"
+                " · details in the Model tab</sub>", elem_id="serving")
     base_state = gr.State(None)
     pin_a, pin_b, proj_state = gr.State(None), gr.State(None), gr.State(None)
     with gr.Tabs() as tabs:

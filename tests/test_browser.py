@@ -64,6 +64,8 @@ def _src(page, selector: str) -> str:
 
 def test_dragging_a_slider_changes_the_image(page, server):
     _open(page, server)
+    serving = page.inner_text("#serving")
+    assert "Serving: local folder" in serving  # the header says which model is served, and from where
     before = _src(page, "#gen-image img")
     slider = page.locator("#dir-0 input[type=range]")
     slider.focus()
