@@ -68,6 +68,45 @@ def evaluate_row(folder: Path, n: int, seed: int, cache: Path | None = None) -> 
     return res
 
 
+def compare_at_epochs(epochs: int, longer: Path, args: argparse.Namespace) -> str:
+    """Plain recipe vs the shipped run at the same, larger budget, from the same in-training evaluation.
+
+    Trains the plain recipe for `epochs` epochs with train.py's own FID evaluation (every `epochs` epochs,
+    --eval-samples images) and reads the shipped run's metrics.jsonl row at the same step: same evaluator,
+    same sample count, same step.
+    """
+    steps = epochs * (60000 // args.batch_size)
+    out = Path(args.out) / f"plain-{epochs}ep"
+    if not (out / "config.json").is_file():
+        cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(steps),
+               "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", str(epochs),
+               "--sample-every", str(steps), "--ckpt-every", "500", "--log-every", "50", *PLAIN]
+        if (out / "ckpts").is_dir():
+            cmd.append("--resume")
+        print("$", " ".join(repr(c) if c == "" else c for c in cmd), flush=True)
+        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
+
+    def row_at(folder: Path) -> dict | None:
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        return next((r for r in rows if r.get("step") == steps and "fid" in r), None)
+
+    plain, shipped = row_at(out), row_at(longer)
+    lines = ["", f"### Same budget, longer: {epochs} epochs ({steps} steps x batch {args.batch_size})", "",
+             "train.py's in-training evaluation (EMA G when there is one; the same evaluator and sample count "
+             "for both rows), read from each run's metrics.jsonl at the same step:", "",
+             "| row | FID | KID x1000 | precision | recall | min class share | class match |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in (("plain (seeds' recipe)", plain), ("shipped recipe", shipped)):
+        if r is None:
+            lines.append(f"| {name} | no evaluation at step {steps} | | | | | |")
+            continue
+        kid = r.get("kid")
+        lines.append(f"| {name} | {_f(r.get('fid'), '.2f')} | "
+                     f"{_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')} | {_f(r.get('precision'))} "
+                     f"| {_f(r.get('recall'))} | {_f(r.get('coverage_min'))} | {_f(r.get('label_accuracy'))} |")
+    return "\n".join(lines) + "\n"
+
+
 def _f(v: object, fmt: str = ".3f") -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
@@ -116,6 +155,8 @@ def main() -> int:
     p.add_argument("--report", default=str(ROOT / "docs" / "ablation.md"))
     p.add_argument("--report-only", action="store_true", help="only evaluate finished rows and write the report")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--compare-epochs", type=int, default=0, metavar="E",
+                   help="also train the plain recipe for E epochs and compare it with --longer's run at that step")
     p.add_argument("--longer", default=None, metavar="DIR",
                    help="a model folder trained longer with the shipped recipe (e.g. checkpoints), shown as the last row")
     args = p.parse_args()
@@ -142,7 +183,11 @@ def main() -> int:
         label = f"+ longer training ({opts.get('epochs', '?')} epochs, {steps} steps; the shipped model)"
         results.append(("longer", label, evaluate_row(folder, args.n, args.seed, Path(args.out) / "longer_eval.json"),
                         opts))
-    print(report(results, args, Path(args.report)))
+    text = report(results, args, Path(args.report))
+    if args.compare_epochs and args.longer:
+        text += compare_at_epochs(args.compare_epochs, Path(args.longer), args)
+        Path(args.report).write_text(text)
+    print(text)
     return 0
 
 
