@@ -36,21 +36,26 @@ ROWS: list[tuple[str, str, list[str]]] = [
 ]
 
 
-def run_row(name: str, flags: list[str], args: argparse.Namespace) -> Path:
-    """Train one row (or reuse it when finished) and return its model folder."""
-    out = Path(args.out) / name
+def train_run(out: Path, steps: int, flags: list[str], args: argparse.Namespace, *, eval_every: int = 0,
+              ckpt_every: int = 200) -> Path:
+    """Train with train.py into out (resuming a killed attempt; reusing a finished one); returns out."""
     if (out / "config.json").is_file():
         return out
-    cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", "0",
-           "--sample-every", str(args.steps), "--ckpt-every", "200", "--log-every", "50", *flags]
+    cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(steps),
+           "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", str(eval_every),
+           "--sample-every", str(steps), "--ckpt-every", str(ckpt_every), "--log-every", "50", *flags]
     if (out / "ckpts").is_dir():
         cmd.append("--resume")
     print("$", " ".join(repr(c) if c == "" else c for c in cmd), flush=True)
     t = time.time()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
-    print(f"  trained {name} in {time.time() - t:.0f} s", flush=True)
+    print(f"  trained {out.name} in {time.time() - t:.0f} s", flush=True)
     return out
+
+
+def run_row(name: str, flags: list[str], args: argparse.Namespace) -> Path:
+    """Train one row (or reuse it when finished) and return its model folder."""
+    return train_run(Path(args.out) / name, args.steps, flags, args)
 
 
 def evaluate_row(folder: Path, n: int, seed: int, cache: Path | None = None) -> dict:
@@ -76,15 +81,9 @@ def compare_at_epochs(epochs: int, longer: Path, args: argparse.Namespace) -> st
     same sample count, same step.
     """
     steps = epochs * (60000 // args.batch_size)
-    out = Path(args.out) / f"plain-{epochs}ep"
-    if not (out / "config.json").is_file():
-        cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(steps),
-               "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", str(epochs),
-               "--sample-every", str(steps), "--ckpt-every", "500", "--log-every", "50", *PLAIN]
-        if (out / "ckpts").is_dir():
-            cmd.append("--resume")
-        print("$", " ".join(repr(c) if c == "" else c for c in cmd), flush=True)
-        subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
+    if args.report_only and not (Path(args.out) / f"plain-{epochs}ep" / "config.json").is_file():
+        return f"\n(no plain-{epochs}ep run yet: run without --report-only to train it)\n"
+    out = train_run(Path(args.out) / f"plain-{epochs}ep", steps, PLAIN, args, eval_every=epochs, ckpt_every=500)
 
     def row_at(folder: Path) -> dict | None:
         rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -100,10 +99,7 @@ def compare_at_epochs(epochs: int, longer: Path, args: argparse.Namespace) -> st
         if r is None:
             lines.append(f"| {name} | no evaluation at step {steps} | | | | | |")
             continue
-        kid = r.get("kid")
-        lines.append(f"| {name} | {_f(r.get('fid'), '.2f')} | "
-                     f"{_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')} | {_f(r.get('precision'))} "
-                     f"| {_f(r.get('recall'))} | {_f(r.get('coverage_min'))} | {_f(r.get('label_accuracy'))} |")
+        lines.append(f"| {name} | {_cells(r)} | {_f(r.get('label_accuracy'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -111,7 +107,14 @@ def _f(v: object, fmt: str = ".3f") -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
 
-def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace, out_md: Path) -> str:
+def _cells(m: dict) -> str:
+    """FID | KID x1000 | precision | recall | min class share, as markdown cells."""
+    kid = m.get("kid")
+    return (f"{_f(m.get('fid'), '.2f')} | {_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')} | "
+            f"{_f(m.get('precision'))} | {_f(m.get('recall'))} | {_f(m.get('coverage_min'))}")
+
+
+def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace) -> str:
     """Markdown table of the ablation, with the machine and budget."""
     lines = [f"Budget per row: {args.steps} steps x batch {args.batch_size} "
              f"({args.steps * args.batch_size / 60000:.1f} epochs of Fashion-MNIST), seed {args.seed}; "
@@ -120,28 +123,20 @@ def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace, ou
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, label, full, opts in rows:
         res = full.get("metrics", full)
-        kid = res.get("kid")
-        lines.append(
-            f"| {name} | {label} | {_f(res.get('fid'), '.2f')} | {_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')}"
-            f" | {_f(res.get('precision'))} | {_f(res.get('recall'))} | {_f(res.get('coverage_min'))} "
-            f"| {_f(res.get('label_accuracy'))} | {_f(opts.get('wall_time_s'), '.0f')} s |")
+        lines.append(f"| {name} | {label} | {_cells(res)} | {_f(res.get('label_accuracy'))} "
+                     f"| {_f(opts.get('wall_time_s'), '.0f')} s |")
     refs = (rows[0][2].get("references") or {}) if rows else {}
     for key, label in (("train", "real training images (the floor)"), ("blur", "real images, 1-pixel Gaussian blur"),
                        ("noise", "real images + Gaussian noise, sigma 0.1")):
         r = refs.get(key)
         if isinstance(r, dict):
-            kid = r.get("kid")
-            lines.append(f"| *ref* | {label} | {_f(r.get('fid'), '.2f')} | "
-                         f"{_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')} | {_f(r.get('precision'))}"
-                         f" | {_f(r.get('recall'))} | {_f(r.get('coverage_min'))} | - | - |")
+            lines.append(f"| *ref* | {label} | {_cells(r)} | - | - |")
     hw = rows[0][3].get("hardware", "?") if rows else "?"
     lines += ["", f"Trained on: {hw} (rows ran one after another while other work shared the machine, "
               "so wall times are indicative only). The *longer* row is the shipped model with its own, longer "
               "budget (see its training options); reference rows are real test images put through the same "
               "metrics."]
-    text = "\n".join(lines) + "\n"
-    out_md.write_text(text)
-    return text
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -183,10 +178,10 @@ def main() -> int:
         label = f"+ longer training ({opts.get('epochs', '?')} epochs, {steps} steps; the shipped model)"
         results.append(("longer", label, evaluate_row(folder, args.n, args.seed, Path(args.out) / "longer_eval.json"),
                         opts))
-    text = report(results, args, Path(args.report))
+    text = report(results, args)
     if args.compare_epochs and args.longer:
         text += compare_at_epochs(args.compare_epochs, Path(args.longer), args)
-        Path(args.report).write_text(text)
+    Path(args.report).write_text(text)
     print(text)
     return 0
 
