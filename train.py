@@ -19,7 +19,8 @@ import torch
 
 from gan.checkpoint import CheckpointError
 from gan.data import DataError
-from gan.training import TrainConfig, TrainingError, config_fields
+from gan.train import TrainConfig, TrainingError, config_fields
+from gan.train.distributed import is_main_process
 
 HELP = {
     "dataset": "data set: fashion-mnist, mnist, cifar10, or folder (any folder of images)",
@@ -50,6 +51,7 @@ HELP = {
     "sample_every": "steps between progress grids", "ckpt_every": "steps between checkpoints",
     "log_every": "steps between metrics.jsonl rows",
     "eval_every": "epochs between FID evaluations (0 = off)", "eval_samples": "samples per FID evaluation",
+    "ddp_timeout": "torchrun: seconds a rank waits at a collective before it stops with an error naming it",
     "resume": "continue the run in --out from its newest checkpoint",
     "overwrite": "replace whatever --out holds",
     "max_nonfinite": "consecutive NaN/inf steps tolerated (each skips the batch and halves the LRs)",
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                   "trained and saved locally, but not pushed", file=sys.stderr)
     try:
         cfg = TrainConfig(**args)
-        from gan.training import train
+        from gan.train import train
         evaluate_fn = _evaluator(cfg) if cfg.eval_every and cfg.dataset == "fashion-mnist" else None
         out = train(cfg, evaluate_fn=evaluate_fn)
     except torch.OutOfMemoryError as e:
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: python train.py --out {args['out']} --resume", file=sys.stderr)
         return 130
-    if hub["push_to_hub"]:
+    if hub["push_to_hub"] and is_main_process():  # under torchrun, rank 0 alone pushes the folder it wrote
         from gan.hub import PushError, push_folder
         try:
             url = push_folder(out, hub["push_to_hub"], private=hub["private"], revision=hub["hub_revision"])

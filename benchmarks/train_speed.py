@@ -3,7 +3,7 @@
     python benchmarks/train_speed.py                       # CPU (and the GPU when there is one)
     python benchmarks/train_speed.py --devices cpu --steps 20 --batch-sizes 64 128
 
-Ours: ``gan.training.train`` with the data set as one uint8 tensor in (device) memory, the default options
+Ours: ``gan.train.train`` with the data set as one uint8 tensor in (device) memory, the default options
 (class-conditional G + projection D, hinge loss, spectral norm, DiffAugment translation, EMA of G).
 Textbook: the loop of pytorch/examples' dcgan/main.py -- a ``DataLoader`` (shuffle, batch 64, 2 workers) over a
 torchvision-style data set that turns each uint8 image into a PIL image and applies ``ToTensor`` + ``Normalize``
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from gan.data import DataError, ImageData, load_dataset  # noqa: E402
 from gan.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
-from gan.training import TrainConfig, train  # noqa: E402
+from gan.train import TrainConfig, train  # noqa: E402
 
 
 def benchmark_data(n: int) -> ImageData:
@@ -46,7 +46,7 @@ def benchmark_data(n: int) -> ImageData:
 
 
 def ours(data: ImageData, device: str, batch: int, steps: int, warmup: int, width: int) -> float:
-    """Images/s of gan.training.train over `steps` timed steps (after `warmup`), read from its metrics.jsonl."""
+    """Images/s of gan.train.train over `steps` timed steps (after `warmup`), read from its metrics.jsonl."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(out=str(Path(tmp) / "run"), device=device, batch_size=batch, steps=warmup + steps,
                           limit=len(data), g_width=width, d_width=width, eval_every=0, log_every=warmup,
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{device}: {name}] textbook DCGAN loop, batch 64: {base:,.0f} img/s", flush=True)
         for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
             ips = ours(data, device, bs, steps, a.warmup, a.width)
-            results.append({"device": device, "loop": "ours (gan.training)", "batch": bs, "img_per_s": ips})
+            results.append({"device": device, "loop": "ours (gan.train)", "batch": bs, "img_per_s": ips})
             print(f"[{device}] ours, batch {bs}: {ips:,.0f} img/s", flush=True)
     print("\n| device | loop | batch | images/s | vs textbook (batch 64) |")
     print("| --- | --- | ---: | ---: | ---: |")

@@ -124,7 +124,9 @@ def embed(images: torch.Tensor, classifier: FashionClassifier | None = None, *,
 # ---- distribution metrics on features ----------------------------------------------------------
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Frechet distance between two feature sets (N, D), via torchmetrics' FrechetInceptionDistance."""
-    m = FrechetInceptionDistance(feature=_Precomputed(real.size(1)))
+    # sync_on_compute=False: features are computed in this process; never touch a torch.distributed group
+    # (under torchrun only rank 0 evaluates, and a sync would wait for ranks that never join)
+    m = FrechetInceptionDistance(feature=_Precomputed(real.size(1)), sync_on_compute=False)
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     return max(float(m.compute()), 0.0)
@@ -136,7 +138,8 @@ def kid(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = KID_SUBSETS, s
     size = min(subset_size, real.size(0), fake.size(0))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        m = KernelInceptionDistance(feature=_Precomputed(real.size(1)), subsets=subsets, subset_size=size)
+        m = KernelInceptionDistance(feature=_Precomputed(real.size(1)), subsets=subsets, subset_size=size,
+                                    sync_on_compute=False)  # local only, as fid() above
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     with torch.random.fork_rng():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.training import config_fields
+from gan.train import config_fields
 
 from conftest import OFFLINE_ENV, ROOT, error_lines, run_main, run_train_py, subprocess_env, tiny_args
 

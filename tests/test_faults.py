@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import gan.checkpoint as ckpt
-import gan.training
+import gan.train.run
 from gan.checkpoint import MAGIC, CheckpointError, list_checkpoints, load_checkpoint, load_latest, save_checkpoint
 
 from conftest import ROOT, assert_same_tensors, error_lines, read_jsonl, run_main, run_train_py, subprocess_env, tensors, tiny_args
@@ -279,7 +279,7 @@ def test_keep_prunes_old_checkpoints(tmp_path: Path) -> None:
 # ---- NaN / inf losses --------------------------------------------------------------------------------------
 def _nan_d_loss_on(monkeypatch: pytest.MonkeyPatch, bad_calls) -> None:  # noqa: ANN001
     """Make the discriminator loss non-finite on the given (0-based) D-step calls."""
-    real_factory = gan.training.d_loss_fn
+    real_factory = gan.train.run.d_loss_fn
 
     def factory(name: str):  # noqa: ANN202
         fn, calls = real_factory(name), [0]
@@ -290,7 +290,7 @@ def _nan_d_loss_on(monkeypatch: pytest.MonkeyPatch, bad_calls) -> None:  # noqa:
             value = fn(real, fake)
             return value * float("nan") if bad_calls(i) else value
         return loss
-    monkeypatch.setattr(gan.training, "d_loss_fn", factory)
+    monkeypatch.setattr(gan.train.run, "d_loss_fn", factory)
 
 
 def test_transient_nonfinite_losses_skip_the_batch_and_halve_the_lr(

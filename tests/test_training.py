@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 import gan.checkpoint
-import gan.training
+import gan.train.step
 from gan import GAN
 from gan.data import DEBIAN_FASHION_MNIST, FASHION_MNIST_CLASSES, load_dataset
-from gan.training import TrainConfig, build_models
+from gan.train import TrainConfig, build_models
 
 from conftest import (MODEL_FOLDER_FILES, assert_same_tensors, read_jsonl, run_main, tensors, tiny_args)
 
@@ -114,7 +114,7 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(
         capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     args = tiny_args(fake_fashion, out, "--ckpt-every", "2", steps=6)
-    real, calls = gan.training._ema_update, []
+    real, calls = gan.train.step.ema_update, []
 
     def ema_then_interrupt(*a) -> None:  # noqa: ANN002
         calls.append(1)
@@ -122,7 +122,7 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(
             raise KeyboardInterrupt
         real(*a)
     with monkeypatch.context() as m:
-        m.setattr(gan.training, "_ema_update", ema_then_interrupt)
+        m.setattr(gan.train.step, "ema_update", ema_then_interrupt)
         assert run_main(args) == 130
     assert not gan.checkpoint.list_checkpoints(out / "ckpts")
     assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1]

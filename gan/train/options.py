@@ -1,0 +1,95 @@
+"""Every training option (``python train.py --help`` lists them), checked once when the run is configured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..augment import parse_policy
+from ..data import DATASETS
+from ..losses import LOSSES
+
+# keys that change the model or the data order: a checkpoint only resumes a run that agrees on them
+RESUME_KEYS = ("dataset", "resolution", "channels", "conditional", "z_dim", "g_width", "d_width",
+               "spectral_norm", "loss", "seed", "batch_size", "limit", "d_steps")
+
+
+class TrainingError(RuntimeError):
+    """A run cannot start or continue (bad options, finished output folder, divergence, a stuck rank)."""
+
+
+@dataclass
+class TrainConfig:
+    """Every training option; ``python train.py --help`` lists them with these defaults."""
+
+    dataset: str = "fashion-mnist"  # one of fashion-mnist, mnist, cifar10, folder
+    data_dir: str | None = None
+    out: str = "runs/fashion-mnist"  # output model folder
+    epochs: int = 35
+    steps: int | None = None  # total iterations; overrides --epochs when set
+    batch_size: int = 128  # per process
+    limit: int | None = None  # use only the first N training images (smoke runs)
+    resolution: int | None = None  # 28, 32 or 64; default: the data set's own (folder: 64)
+    channels: int | None = None  # 1 or 3; default: the data set's own
+    conditional: bool = True  # class-conditional G and projection D (p(x|y))
+    z_dim: int = 64
+    g_width: int = 32
+    d_width: int = 32
+    spectral_norm: bool = True
+    loss: str = "hinge"  # ns (non-saturating, the 2014 paper's), hinge, wgan-gp
+    r1: float = 0.0  # R1 penalty weight gamma (0 = off)
+    gp_weight: float = 10.0  # WGAN-GP weight (loss=wgan-gp only)
+    d_steps: int = 1  # D updates per G update
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema: bool = True
+    ema_beta: float = 0.999
+    augment: str = "translation"  # DiffAugment policy: comma-separated color, translation, cutout; "" = off
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
+    compile: bool = False  # torch.compile G and D (GPU)
+    channels_last: bool = True
+    sample_every: int = 500  # steps between progress grids
+    ckpt_every: int = 500  # steps between checkpoints
+    log_every: int = 50  # steps between metrics.jsonl rows
+    eval_every: int = 5  # epochs between FID evaluations (0 = off; needs the metric classifier)
+    eval_samples: int = 5000
+    ddp_timeout: int = 1800  # seconds a torchrun rank waits at a collective before failing with an error naming it
+    resume: bool = False
+    overwrite: bool = False
+    max_nonfinite: int = 5  # consecutive NaN/inf steps tolerated (each skips the batch, halves the LRs)
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise TrainingError(f"--dataset {self.dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
+        if self.loss not in LOSSES:
+            raise TrainingError(f"--loss {self.loss!r} is unknown; choose one of {', '.join(LOSSES)}")
+        for name in ("epochs", "batch_size", "d_steps", "sample_every", "ckpt_every", "log_every", "z_dim",
+                     "g_width", "d_width", "max_nonfinite", "eval_samples", "ddp_timeout"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps", "limit"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise TrainingError(f"--{name} must be >= 1, got {v}")
+        if self.resolution is not None and self.resolution not in (28, 32, 64):
+            raise TrainingError(f"--resolution {self.resolution} is not supported; use 28, 32 or 64")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise TrainingError(f"--channels {self.channels} is not supported; use 1 or 3")
+        if not 0 <= self.ema_beta < 1:
+            raise TrainingError(f"--ema-beta must be in [0, 1), got {self.ema_beta}")
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise TrainingError("--lr-g and --lr-d must be > 0")
+        if self.r1 < 0 or self.eval_every < 0:
+            raise TrainingError("--r1 and --eval-every must be >= 0")
+        try:
+            parse_policy(self.augment)
+        except ValueError as e:
+            raise TrainingError(f"--augment: {e}") from None
+
+
+def config_fields() -> list:
+    """The dataclass fields of TrainConfig (used by the CLI to build its arguments)."""
+    return list(fields(TrainConfig))

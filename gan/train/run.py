@@ -1,0 +1,212 @@
+"""Setting a run up: the output folder, the device, the data on it, G, D, G_ema, optimisers, and --resume."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from .. import checkpoint as ckpt
+from ..augment import diff_augment, parse_policy
+from ..data import ImageData, load_dataset
+from ..losses import d_loss_fn, g_loss_fn
+from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from .distributed import Dist, broadcast_module
+from .options import RESUME_KEYS, TrainConfig, TrainingError
+
+FINISHED_MARKER = "config.json"
+CKPT_DIR = "ckpts"
+PROGRESS_DIR = "progress"
+
+
+@dataclass
+class Run:
+    """Everything one training run holds; the loop's named steps read and update it."""
+
+    cfg: TrainConfig
+    d: Dist
+    device: torch.device
+    out: Path
+    data: ImageData
+    batch: int  # per rank
+    steps_per_epoch: int
+    total: int
+    G: Generator
+    D: Discriminator
+    G_ema: Generator
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    d_loss: Callable
+    g_loss: Callable
+    aug: Callable[[torch.Tensor], torch.Tensor]
+    G_run: nn.Module  # G, or its torch.compile wrapper
+    D_run: nn.Module
+    fixed_z: torch.Tensor  # (rows*10, z_dim) noise of the progress grids
+    fixed_y: torch.Tensor | None
+    fmt: torch.memory_format = torch.contiguous_format
+    amp: bool = False
+    step: int = 0
+    best_fid: float = math.inf
+    lr_scale: float = 1.0
+    wall_before: float = 0.0  # seconds spent by earlier attempts of this run (resume)
+    nonfinite: int = 0
+    t_start: float = 0.0
+    perm: torch.Tensor | None = field(default=None, repr=False)
+    perm_epoch: int = -1
+
+    @property
+    def num_classes(self) -> int:
+        return self.G.cfg.num_classes
+
+    def set_lr(self) -> None:
+        """Apply lr_scale (halved after each non-finite step) to both optimisers."""
+        for o, lr in ((self.opt_G, self.cfg.lr_g), (self.opt_D, self.cfg.lr_d)):
+            for grp in o.param_groups:
+                grp["lr"] = lr * self.lr_scale
+
+
+def resolve_device(name: str, d: Dist) -> torch.device:
+    """'auto' picks cuda:LOCAL_RANK when a GPU exists, else the CPU; a missing GPU is a clear error."""
+    if name == "auto":
+        return torch.device(f"cuda:{d.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:  # torch's own message lists 20 device types and does not name the flag
+        raise TrainingError(f"--device {name} is not supported; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device(f"cuda:{d.local_rank}")
+    if dev.type not in ("cpu", "cuda"):
+        raise TrainingError(f"--device {name} is not supported; use auto, cpu or cuda[:N]")
+    return dev
+
+
+def hardware_description(device: torch.device, world: int) -> str:
+    """Human-readable hardware string for the model card."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return f"{world} x {name}" if world > 1 else name
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{world} process(es) on CPU: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+
+
+def build_models(cfg: TrainConfig, data: ImageData) -> tuple[Generator, Discriminator]:
+    """G and D shaped for the data set."""
+    n_cls = data.num_classes if cfg.conditional else 0
+    if cfg.conditional and n_cls < 2:
+        raise TrainingError(f"--conditional needs a labelled data set with >= 2 classes; {cfg.dataset} "
+                            f"has {n_cls}. Use --no-conditional (or class sub-folders for --dataset folder)")
+    G = Generator(GeneratorConfig(z_dim=cfg.z_dim, resolution=data.resolution, channels=data.channels,
+                                  width=cfg.g_width, num_classes=n_cls))
+    D = Discriminator(DiscriminatorConfig(resolution=data.resolution, channels=data.channels, width=cfg.d_width,
+                                          num_classes=n_cls, spectral_norm=cfg.spectral_norm))
+    return G, D
+
+
+def prepare_output(cfg: TrainConfig) -> Path:
+    """Check the output folder: never silently overwrite a finished run or an unfinished one."""
+    out = Path(cfg.out)
+    finished = (out / FINISHED_MARKER).is_file()
+    has_ckpt = bool(ckpt.list_checkpoints(out / CKPT_DIR))
+    if cfg.overwrite:
+        for name in (CKPT_DIR, PROGRESS_DIR, "best"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("metrics.jsonl", FINISHED_MARKER):
+            (out / name).unlink(missing_ok=True)
+    elif finished and not cfg.resume:
+        raise TrainingError(f"{out} already holds a finished model; pass a new --out, or --overwrite to replace it")
+    elif has_ckpt and not cfg.resume:
+        raise TrainingError(f"{out} holds an unfinished run; pass --resume to continue it or --overwrite to restart")
+    return out  # created by train() once the data has loaded: a bad --data-dir leaves no empty folder
+
+
+def load_data(cfg: TrainConfig, d: Dist, data: ImageData | None) -> tuple[ImageData, int, int, int]:
+    """The (limited) data set and this rank's batch, steps per epoch and total steps."""
+    if data is None:
+        data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution, channels=cfg.channels)
+    data = data.subset(cfg.limit)
+    shard = len(data) // d.world
+    if shard < 1:
+        raise TrainingError(f"{len(data)} images cannot be split over {d.world} processes")
+    batch = min(cfg.batch_size, shard)
+    steps_per_epoch = max(shard // batch, 1)
+    return data, batch, steps_per_epoch, cfg.steps or cfg.epochs * steps_per_epoch
+
+
+def build_run(cfg: TrainConfig, d: Dist, device: torch.device, data: ImageData, batch: int,
+              steps_per_epoch: int, total: int) -> Run:
+    """Seeded G and D (identical on every rank), G_ema, optimisers, losses, augmentation and fixed noise."""
+    torch.manual_seed(cfg.seed)
+    G, D = build_models(cfg, data)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    G.to(device, memory_format=fmt)
+    D.to(device, memory_format=fmt)
+    broadcast_module(G, d)  # collective (start): every rank
+    broadcast_module(D, d)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    policy = parse_policy(cfg.augment)
+    n_cls = G.cfg.num_classes
+    rows = min(n_cls, 10) if n_cls else 8  # progress grids: row i shows class i (conditional) or free samples
+    fixed_z = torch.randn(rows * 10, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 777)).to(device)
+    return Run(
+        cfg=cfg, d=d, device=device, out=Path(cfg.out), data=data.to(device), batch=batch,
+        steps_per_epoch=steps_per_epoch, total=total, G=G, D=D, G_ema=G_ema,
+        opt_G=torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2)),
+        opt_D=torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2)),
+        d_loss=d_loss_fn(cfg.loss), g_loss=g_loss_fn(cfg.loss),
+        aug=(lambda x: diff_augment(x, policy)) if policy else (lambda x: x),
+        G_run=torch.compile(G) if cfg.compile else G, D_run=torch.compile(D) if cfg.compile else D,
+        fixed_z=fixed_z, fixed_y=torch.arange(rows, device=device).repeat_interleave(10) if n_cls else None,
+        fmt=fmt, amp=cfg.amp and device.type == "cuda")
+
+
+def resume(run: Run) -> bool:
+    """Load the newest checkpoint into run (weights, optimisers, step, RNG); False when there is none."""
+    cfg, d = run.cfg, run.d
+    loaded = ckpt.load_latest(run.out / CKPT_DIR, map_location=run.device)
+    if loaded is None:
+        if d.main:
+            print(f"--resume: no checkpoint in {run.out / CKPT_DIR}; starting a new run")
+        return False
+    state, path = loaded
+    diffs = [f"{k}: checkpoint {state['config'].get(k)!r} vs now {getattr(cfg, k)!r}" for k in RESUME_KEYS
+             if state["config"].get(k) != getattr(cfg, k)]
+    if diffs:
+        raise TrainingError(f"cannot resume from {path}: options differ ({'; '.join(diffs)}); "
+                            f"use the original options or a new --out")
+    run.G.load_state_dict(state["G"]); run.G_ema.load_state_dict(state["G_ema"]); run.D.load_state_dict(state["D"])
+    run.opt_G.load_state_dict(state["opt_G"]); run.opt_D.load_state_dict(state["opt_D"])
+    run.step, run.best_fid, run.lr_scale = state["step"], state["best_fid"], state["lr_scale"]
+    run.wall_before = state.get("wall_s", 0.0)
+    rng = state["rng_cpu"]
+    torch.set_rng_state(rng[d.rank] if len(rng) == d.world else
+                        torch.Generator().manual_seed(cfg.seed + 1000 * d.rank + run.step).get_state())
+    if run.device.type == "cuda" and state.get("rng_cuda") and len(state["rng_cuda"]) == d.world:
+        torch.cuda.set_rng_state(state["rng_cuda"][d.rank].cpu(), run.device)
+    if d.main:
+        print(f"resumed from {path} at step {run.step}/{run.total}")
+    return True
+
+
+def checkpoint_state(run: Run, rng_cpu: list, rng_cuda: list, wall_s: float) -> dict:
+    """What a checkpoint holds: enough to continue bit-exactly."""
+    return {"step": run.step, "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
+            "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "rng_cpu": rng_cpu,
+            "rng_cuda": rng_cuda, "config": asdict(run.cfg), "best_fid": run.best_fid, "lr_scale": run.lr_scale,
+            "wall_s": wall_s}
