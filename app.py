@@ -5,38 +5,48 @@
     GAN_MODEL_REPO=owner/name python app.py
 
 This file only lays out components and wires events; every computation is a typed function in
-gan/app_logic.py.  Named API endpoints (see the README for a gradio_client example):
+gan/app/.  Named API endpoints (see the README for a gradio_client example):
 /generate, /interpolate, /score, /project.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import html
-import io
 import logging
 import os
 from typing import Any, Callable
 
 import gradio as gr
 import torch
-from gradio.data_classes import ImageData
 from PIL import Image
 
-from gan import app_logic as A
-from gan.images import MAX_UPLOAD_BYTES, ImageInputError
+from gan import latent as L
+from gan.app import inputs
+from gan.app.context import load_context
+from gan.app.endpoints import inline_png, register_api, user_errors
+from gan.app.examples import example_gallery, example_images
+from gan.app.generate import (View, direction_groups, directions_markdown, export_view, generate_view, make_view,
+                              random_seed, render_latent, variations_grid, view_from_npy, view_from_share)
+from gan.app.inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError, class_choices
+from gan.app.interpolate import (MAX_FRAMES, Endpoint, endpoint_from_seed, endpoint_from_state, endpoint_from_view,
+                                 interpolate_path)
+from gan.app.model_tab import (class_metrics_markdown, metrics_markdown, model_asset, model_card_markdown,
+                               model_summary_markdown)
+from gan.app.project import DEFAULT_PROJECT_STEPS, MAX_PROJECT_STEPS, project_input
+from gan.app.score import MAX_SCORE_FILES, ScoreReport, auc_markdown, empty_score_table, score_inputs
+from gan.app.scratch import save_png, scratch_dir
+from gan.images import MAX_UPLOAD_BYTES
 from gan.pretrained import ModelFormatError
 
 log = logging.getLogger("gan.app")
 torch.set_num_threads(int(os.environ.get("GAN_APP_THREADS", "1")))  # many small requests: 1 thread each
 
 try:
-    CTX = A.load_context()
+    CTX = load_context()
 except (ModelFormatError, OSError) as e:  # no usable model at all: say which and how to get one
     raise SystemExit(f"error: cannot load the model: {e}") from None
 NAMES = CTX.direction_names
-CHOICES = A.class_choices(CTX)
+CHOICES = class_choices(CTX)
 CONCURRENCY = int(os.environ.get("GAN_APP_CONCURRENCY", "4"))
 DEFAULT_SEED = 42
 CSS = """
@@ -46,71 +56,22 @@ CSS = """
 """
 
 
-INLINE = "inline-png"  # elem_classes marker: this gr.Image sends PIL outputs inline
-
-
-def _inline_png_postprocess(original: Callable) -> Callable:
-    """gr.Image.postprocess that sends PIL outputs of images marked INLINE as a PNG data: URL.
-
-    The live slider path then costs one round trip: no cache file is written on the server and the
-    browser makes no second request for the image (ImageData.url is documented to accept base64
-    images; Gradio sends SVGs the same way).  Keyed on an elem_classes marker, not on one instance:
-    Gradio rebuilds a component from its constructor arguments for a session after an update
-    (gr.update / gr.skip), and no subclass: Gradio writes a .pyi next to a module defining one.
-    """
-
-    @functools.wraps(original)
-    def postprocess(self: gr.Image, value: Any) -> Any:
-        if isinstance(value, Image.Image) and INLINE in (self.elem_classes or []):
-            buf = io.BytesIO()
-            value.save(buf, format="PNG")
-            return ImageData(url="data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"),
-                             orig_name="generated.png", mime_type="image/png")
-        return original(self, value)
-
-    postprocess.inline_png = True  # type: ignore[attr-defined]
-    return postprocess
-
-
-if not getattr(gr.Image.postprocess, "inline_png", False):
-    gr.Image.postprocess = _inline_png_postprocess(gr.Image.postprocess)  # type: ignore[method-assign]
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Turn bad input into a short gr.Error; any other failure becomes a generic gr.Error (logged)."""
-
-    @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except (A.AppInputError, ImageInputError) as e:
-            raise gr.Error(html.escape(str(e), quote=False), print_exception=False) from None
-        except Exception as e:  # noqa: BLE001 - nothing else may escape to the user
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"internal error ({type(e).__name__}); please try other inputs",
-                           print_exception=False) from None
-
-    return wrapped
-
-
 def _file(image: Image.Image) -> str:
-    """Serve a PIL image as a PNG file written atomically (see gan.app_logic.save_png)."""
-    return str(A.save_png(image))
+    """Serve a PIL image as a PNG file written atomically (see gan.app.scratch.save_png)."""
+    return str(save_png(image))
 
 
 def _gallery(items: list[tuple[Image.Image, str]]) -> list[tuple[str, str]]:
     """Gallery items as (PNG path, caption), all in one scratch folder."""
     if not items:
         return []
-    folder = A.scratch_dir()
-    return [(str(A.save_png(im, f"{i:02d}.png", folder)), cap) for i, (im, cap) in enumerate(items)]
+    folder = scratch_dir()
+    return [(str(save_png(im, f"{i:02d}.png", folder)), cap) for i, (im, cap) in enumerate(items)]
 
 
 # ---- Generate handlers -----------------------------------------------------------------------------
-def _view(base: dict | None, seed: Any, cls: Any, trunc: Any, vals: tuple) -> A.View:
-    return A.make_view(CTX, seed, cls, trunc, list(vals), base=(base or {}).get("z"))
+def _view(base: dict | None, seed: Any, cls: Any, trunc: Any, vals: tuple) -> View:
+    return make_view(CTX, seed, cls, trunc, list(vals), base=(base or {}).get("z"))
 
 
 def _base_note(base: dict | None) -> dict:
@@ -122,8 +83,8 @@ def _base_note(base: dict | None) -> dict:
 
 @user_errors
 def on_view(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
-    """Image of the current Generate view (the live slider path: one small PNG)."""
-    return A.generate_view(CTX, _view(base, seed, cls, trunc, vals)).image
+    """Image of the current Generate view (the live slider path: one small PNG, inline)."""
+    return inline_png(generate_view(CTX, _view(base, seed, cls, trunc, vals)).image)
 
 
 @user_errors
@@ -131,41 +92,41 @@ def on_seed(seed: Any, cls: Any, trunc: Any, *vals: Any):
     """A new seed: leave any pinned latent and render the seed."""
     if seed is None:  # the box is being edited: wait for a number
         return gr.skip(), gr.skip(), gr.skip()
-    return None, _base_note(None), A.generate_view(CTX, _view(None, seed, cls, trunc, vals)).image
+    return None, _base_note(None), generate_view(CTX, _view(None, seed, cls, trunc, vals)).image
 
 
 @user_errors
 def on_dice(cls: Any, trunc: Any, *vals: Any):
     """Roll a random seed."""
-    seed = A.random_seed()
-    return seed, None, _base_note(None), A.generate_view(CTX, _view(None, seed, cls, trunc, vals)).image
+    seed = random_seed()
+    return seed, None, _base_note(None), generate_view(CTX, _view(None, seed, cls, trunc, vals)).image
 
 
 @user_errors
 def on_reset(base: dict | None, seed: Any, cls: Any):
     """Sliders to 0 and truncation to 1."""
-    img = A.generate_view(CTX, _view(base, seed, cls, 1.0, ())).image
+    img = generate_view(CTX, _view(base, seed, cls, 1.0, ())).image
     return (*[0.0] * len(NAMES), 1.0, img)
 
 
 @user_errors
 def on_variations(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
     """4x4 grid of nearby latents."""
-    return _file(A.variations_grid(CTX, _view(base, seed, cls, trunc, vals)))
+    return _file(variations_grid(CTX, _view(base, seed, cls, trunc, vals)))
 
 
 @user_errors
 def on_export(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
     """PNG, latent .npy and share string of the current view."""
-    ex = A.export_view(CTX, _view(base, seed, cls, trunc, vals))
+    ex = export_view(CTX, _view(base, seed, cls, trunc, vals))
     if ex.query is None:
         return str(ex.png), str(ex.npy), "", ex.note
     return str(ex.png), str(ex.npy), ex.query, f"[Open this view]({'?' + ex.query}) · {ex.note}"
 
 
-def _apply_view(view: A.View, notes: list[str], base: dict | None) -> tuple:
-    cls = A.class_name(CTX, view.label) if CTX.conditional else None
-    img = A.generate_view(CTX, view).image
+def _apply_view(view: View, notes: list[str], base: dict | None) -> tuple:
+    cls = inputs.class_name(CTX, view.label) if CTX.conditional else None
+    img = generate_view(CTX, view).image
     note = "Restored." + (" " + "; ".join(notes) if notes else "")
     return (view.seed, gr.update(value=cls) if CHOICES else gr.skip(), view.truncation,
             *[view.sliders.get(n, 0.0) for n in NAMES], base, _base_note(base), img, note)
@@ -174,7 +135,7 @@ def _apply_view(view: A.View, notes: list[str], base: dict | None) -> tuple:
 @user_errors
 def on_restore(text: str):
     """Restore a view from a pasted share string (query, URL or JSON)."""
-    view, notes = A.view_from_share(CTX, text)
+    view, notes = view_from_share(CTX, text)
     return _apply_view(view, notes, None)
 
 
@@ -182,8 +143,8 @@ def on_restore(text: str):
 def on_load_npy(path: str | None):
     """Pin the latent of an uploaded .npy (written by 'Share & download')."""
     if not path:
-        raise A.AppInputError("no .npy file uploaded")
-    view = A.view_from_npy(CTX, path)
+        raise AppInputError("no .npy file uploaded")
+    view = view_from_npy(CTX, path)
     base = {"z": view.base, "label": view.label, "description": f"from {os.path.basename(path)}"}
     return _apply_view(view, [], base)
 
@@ -195,22 +156,22 @@ def on_page_load(request: gr.Request):
     if not query or "seed" not in keys:
         return tuple(gr.skip() for _ in range(len(NAMES) + 7))
     try:
-        view, notes = A.view_from_share(CTX, query)
+        view, notes = view_from_share(CTX, query)
         return _apply_view(view, notes, None)
     except Exception as e:  # noqa: BLE001 - a bad link must not break the page
         return (*[gr.skip() for _ in range(len(NAMES) + 6)], f"Could not restore the link: {html.escape(str(e))}")
 
 
 # ---- endpoints (Generate/Project -> Interpolate) ---------------------------------------------------
-def _endpoint_outputs(ep: A.Endpoint):
-    return (ep.to_state(), "pinned", _file(A.render_latent(CTX, ep.z, ep.label, scale=4)), ep.description,
+def _endpoint_outputs(ep: Endpoint):
+    return (ep.to_state(), "pinned", _file(render_latent(CTX, ep.z, ep.label, scale=4)), ep.description,
             gr.Tabs(selected="interpolate"))
 
 
 @user_errors
 def on_view_to_endpoint(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
     """Pin the current Generate view as an interpolation endpoint and switch to Interpolate."""
-    return _endpoint_outputs(A.endpoint_from_view(CTX, _view(base, seed, cls, trunc, vals)))
+    return _endpoint_outputs(endpoint_from_view(CTX, _view(base, seed, cls, trunc, vals)))
 
 
 def _mode_visibility(mode: str):
@@ -218,17 +179,17 @@ def _mode_visibility(mode: str):
 
 
 def _endpoint(mode: str, seed: Any, cls: Any, trunc: Any, upload: str | None, pinned: dict | None,
-              progress: Callable[[int, int], None] | None) -> A.Endpoint:
+              progress: Callable[[int, int], None] | None) -> Endpoint:
     if mode == "seed":
-        return A.endpoint_from_seed(CTX, seed, cls, trunc)
+        return endpoint_from_seed(CTX, seed, cls, trunc)
     if mode == "image":
         if not upload:
-            raise A.AppInputError("endpoint mode is 'image' but no image was uploaded")
-        return A.project_input(CTX, upload, cls if cls != A.RANDOM_CLASS else A.AUTO_CLASS,
-                               steps=A.DEFAULT_PROJECT_STEPS, progress=progress).endpoint
+            raise AppInputError("endpoint mode is 'image' but no image was uploaded")
+        return project_input(CTX, upload, cls if cls != RANDOM_CLASS else AUTO_CLASS,
+                               steps=DEFAULT_PROJECT_STEPS, progress=progress).endpoint
     if mode == "pinned":
-        return A.endpoint_from_state(CTX, pinned)
-    raise A.AppInputError(f"endpoint mode {mode!r} is not one of seed, image, pinned")
+        return endpoint_from_state(CTX, pinned)
+    raise AppInputError(f"endpoint mode {mode!r} is not one of seed, image, pinned")
 
 
 @user_errors
@@ -239,12 +200,12 @@ def on_interpolate(mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up
         return lambda step, total: progress((step, total), desc=f"projecting endpoint {tag}")
     a = _endpoint(mode_a, seed_a, cls_a, trunc, up_a, pin_a, prog("A"))
     b = _endpoint(mode_b, seed_b, cls_b, trunc, up_b, pin_b, prog("B"))
-    r = A.interpolate_path(CTX, a, b, frames, method)
+    r = interpolate_path(CTX, a, b, frames, method)
     return str(r.gif), _file(r.strip), _file(r.plot), str(r.gif), r.summary(CTX)
 
 
 # ---- Score / Project handlers --------------------------------------------------------------------
-def _score_outputs(report: A.ScoreReport) -> tuple:
+def _score_outputs(report: ScoreReport) -> tuple:
     return (_gallery(report.seen), report.table, report.markdown, _gallery(report.saliency),
             _gallery(report.neighbours))
 
@@ -252,30 +213,30 @@ def _score_outputs(report: A.ScoreReport) -> tuple:
 @user_errors
 def on_score_files(files: list[str] | None):
     """Score uploaded image files."""
-    return _score_outputs(A.score_inputs(CTX, files or []))
+    return _score_outputs(score_inputs(CTX, files or []))
 
 
 @user_errors
 def on_score_sketch(value: Any):
     """Score the drawing on the sketch pad."""
-    return _score_outputs(A.score_inputs(CTX, [value], names=["sketch"]))
+    return _score_outputs(score_inputs(CTX, [value], names=["sketch"]))
 
 
 @user_errors
 def on_score_example(evt: gr.SelectData):
     """Score a clicked example image."""
-    examples = A.example_images()
+    examples = example_images()
     if evt is None or not 0 <= evt.index < len(examples):
-        raise A.AppInputError("unknown example")
-    return _score_outputs(A.score_inputs(CTX, [examples[evt.index]]))
+        raise AppInputError("unknown example")
+    return _score_outputs(score_inputs(CTX, [examples[evt.index]]))
 
 
 @user_errors
 def on_project(upload: str | None, cls: Any, steps: Any, progress=gr.Progress()):
     """Find the latent (and class) that reconstructs an uploaded image."""
     if not upload:
-        raise A.AppInputError("no image uploaded: choose a file first")
-    p = A.project_input(CTX, upload, cls, steps=steps,
+        raise AppInputError("no image uploaded: choose a file first")
+    p = project_input(CTX, upload, cls, steps=steps,
                         progress=lambda s, t: progress((s, t), desc="projecting"))
     return _file(p.target), _file(p.reconstruction), _file(p.plot), p.markdown, p.endpoint.to_state()
 
@@ -283,99 +244,16 @@ def on_project(upload: str | None, cls: Any, steps: Any, progress=gr.Progress())
 @user_errors
 def on_project_to_generate(state: dict | None):
     """Open the projected latent in Generate (its sliders then edit it)."""
-    ep = A.endpoint_from_state(CTX, state)
+    ep = endpoint_from_state(CTX, state)
     base = {"z": ep.z.tolist(), "label": ep.label, "description": ep.description}
-    view = A.View(seed=0, label=ep.label, truncation=1.0, base=base["z"])
+    view = View(seed=0, label=ep.label, truncation=1.0, base=base["z"])
     return (*_apply_view(view, [], base), gr.Tabs(selected="generate"))
 
 
 @user_errors
 def on_state_to_endpoint(state: dict | None):
     """Pin the projected latent as an interpolation endpoint."""
-    return _endpoint_outputs(A.endpoint_from_state(CTX, state))
-
-
-# ---- API-only functions (named endpoints; documented in the README) ------------------------------
-@user_errors
-def api_generate(seed: int, class_name: str = A.RANDOM_CLASS, truncation: float = 1.0, sliders: dict | None = None):
-    """One generated image (224x224 PNG, 28x28 upscaled x8) for a seed, class, truncation and slider values.
-
-    Args:
-        seed: whole number 0..2147483647; the seed alone fixes the latent (same seed, same image).
-        class_name: a class name (e.g. "Bag"), its index, or "random" (the class the seed picks).
-        truncation: 0..2; the latent is scaled by it (< 1: more typical, less varied).
-        sliders: {direction name: value in -5..5}, e.g. {"PC1": 1.5}; names as in the Generate tab.
-    Returns:
-        the PNG file.
-    """
-    view = A.make_view(CTX, seed, class_name, truncation, sliders or {})
-    return _file(A.generate_view(CTX, view).image)
-
-
-@user_errors
-def api_interpolate(seed_a: int, seed_b: int, class_a: str = A.RANDOM_CLASS, class_b: str = A.RANDOM_CLASS,
-                    method: str = "slerp", frames: int = 16, truncation: float = 1.0):
-    """Interpolation from (seed_a, class_a) to (seed_b, class_b): GIF, frame strip, plot, per-frame scores.
-
-    Args:
-        seed_a: seed of the first endpoint.
-        seed_b: seed of the second endpoint.
-        class_a: class of the first endpoint (name, index or "random").
-        class_b: class of the second endpoint; the class embedding blends linearly along the path.
-        method: "slerp" or "lerp" for the latent path.
-        frames: number of frames, 2..64, endpoints included.
-        truncation: 0..2, applied to both seed latents.
-    Returns:
-        the animated GIF, a PNG strip of the frames, a PNG plot, and per-frame numbers (t, d_logit, p_real,
-        p_real_calibrated, predicted_class, predicted_prob).
-    """
-    a = A.endpoint_from_seed(CTX, seed_a, class_a, truncation)
-    b = A.endpoint_from_seed(CTX, seed_b, class_b, truncation)
-    r = A.interpolate_path(CTX, a, b, frames, method)
-    return str(r.gif), _file(r.strip), _file(r.plot), r.summary(CTX)
-
-
-@user_errors
-def api_score(image: str | None):
-    """Discriminator score of one image file: calibrated P(real), raw logit, percentiles, class, OOD flag.
-
-    Args:
-        image: an image file (PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB and 25 megapixels).
-    Returns:
-        a dict (p_real, calibrated, logit, p_real_raw, p_real_calibrated, percentile_real, percentile_fake,
-        pred_name, pred_prob, ood, ood_reason, label_used, preprocessing, ...) and the 28x28 input as D sees it.
-    """
-    if not image:
-        raise A.AppInputError("no image file given")
-    report = A.score_inputs(CTX, [image], neighbours=False, saliency=False)
-    return report.results[0], _file(report.seen[0][0])
-
-
-@user_errors
-def api_project(image: str | None, class_name: str = A.AUTO_CLASS, steps: int = A.DEFAULT_PROJECT_STEPS):
-    """Project an image file into the latent space: the reconstruction and its latent, class and loss.
-
-    Args:
-        image: an image file (as for /score).
-        class_name: a class name or index, or "auto" to try the likeliest classes and keep the best.
-        steps: optimisation steps, 2..1000.
-    Returns:
-        the reconstruction (PNG) and a dict (label, class_name, loss, mse, steps, seconds, candidates, z).
-    """
-    if not image:
-        raise A.AppInputError("no image file given")
-    p = A.project_input(CTX, image, class_name, steps=steps)
-    return _file(p.reconstruction), p.summary
-
-
-def api_noop(x: float = 0.0):
-    """No-op round trip (for the latency benchmark): returns its input."""
-    return x
-
-
-def noop_text(x: float = 0.0):
-    """No-op round trip from the browser's probe slider: echoes the value as text."""
-    return f"echo {x}"
+    return _endpoint_outputs(endpoint_from_state(CTX, state))
 
 
 # ---- layout --------------------------------------------------------------------------------------
@@ -395,34 +273,34 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 with gr.Column(scale=1):
                     with gr.Row(equal_height=True):
                         seed = gr.Number(label="Seed", value=DEFAULT_SEED, precision=0, minimum=0,
-                                         maximum=A.L.SEED_RANGE[1], scale=4, elem_id="seed")
+                                         maximum=L.SEED_RANGE[1], scale=4, elem_id="seed")
                         dice = gr.Button("Random seed", scale=1, elem_id="dice")
-                    cls = gr.Dropdown(CHOICES or ["-"], value=A.RANDOM_CLASS if CHOICES else "-", label="Class",
+                    cls = gr.Dropdown(CHOICES or ["-"], value=RANDOM_CLASS if CHOICES else "-", label="Class",
                                       visible=bool(CHOICES), info="'random' = the class the seed picks",
                                       elem_id="class")
-                    trunc = gr.Slider(*A.L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation",
+                    trunc = gr.Slider(*L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation",
                                       info="< 1: more typical, less varied", elem_id="truncation", buttons=[])
                     by_name: dict[str, gr.Slider] = {}
                     if not NAMES:
                         gr.Markdown("_This model has no latent directions (directions.json); compute them with "
                                     "`python -m gan.directions MODEL_DIR`._")
-                    for title, names, is_open in A.direction_groups(CTX):
+                    for title, names, is_open in direction_groups(CTX):
                         with gr.Accordion(title, open=is_open):
                             for name in names:
                                 i = NAMES.index(name)
-                                by_name[name] = gr.Slider(*A.L.SLIDER_RANGE, value=0.0, step=0.1,
+                                by_name[name] = gr.Slider(*L.SLIDER_RANGE, value=0.0, step=0.1,
                                                           label=CTX.directions.labels[i], elem_id=f"dir-{i}",
                                                           buttons=[])
                     sliders = [by_name[n] for n in NAMES]  # the order every handler's *vals follow
                     if NAMES:
                         with gr.Accordion("What the directions are", open=False):
-                            gr.Markdown(A.directions_markdown(CTX))
+                            gr.Markdown(directions_markdown(CTX))
                     reset = gr.Button("Reset sliders", elem_id="reset")
                 with gr.Column(scale=1, elem_id="gen-right"):
-                    first = A.generate_view(CTX, A.make_view(CTX, DEFAULT_SEED)).image
+                    first = generate_view(CTX, make_view(CTX, DEFAULT_SEED)).image
                     image = gr.Image(value=first, format="png", label="Generated (28x28, shown x8)", type="pil",
                                      interactive=False, buttons=["download"], elem_id="gen-image",
-                                     elem_classes=["crisp", INLINE])
+                                     elem_classes=["crisp"])
                     base_note = gr.Markdown(visible=False)
                     with gr.Row():
                         to_a = gr.Button("Use as endpoint A")
@@ -453,7 +331,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                         with gr.Group(visible=True) as g_seed:
                             e_seed = gr.Number(label=f"Seed {tag}", value=default_seed, precision=0, minimum=0,
                                                elem_id=f"seed-{tag}")
-                            e_cls = gr.Dropdown(CHOICES or ["-"], value=A.RANDOM_CLASS if CHOICES else "-",
+                            e_cls = gr.Dropdown(CHOICES or ["-"], value=RANDOM_CLASS if CHOICES else "-",
                                                 label=f"Class {tag}", visible=bool(CHOICES), elem_id=f"class-{tag}")
                         with gr.Group(visible=False) as g_img:
                             e_up = gr.File(label=f"Image {tag} (projected to a latent)", file_types=["image"],
@@ -467,8 +345,8 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                         ends.append((mode, e_seed, e_cls, e_up, pin, e_prev, e_desc))
             with gr.Row():
                 i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
-                i_frames = gr.Slider(2, A.MAX_FRAMES, value=16, step=1, label="Frames")
-                i_trunc = gr.Slider(*A.L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation (seed endpoints)")
+                i_frames = gr.Slider(2, MAX_FRAMES, value=16, step=1, label="Frames")
+                i_trunc = gr.Slider(*L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation (seed endpoints)")
             i_btn = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
             with gr.Row():
                 i_gif = gr.Image(label="Animation", interactive=False, elem_id="interp-gif", elem_classes=["crisp"],
@@ -481,7 +359,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 i_json = gr.JSON(label="Per-frame numbers")
         # ---------------- Score ----------------
         with gr.Tab("Score", id="score"):
-            auc = A.auc_markdown(CTX)
+            auc = auc_markdown(CTX)
             gr.Markdown("Ask the discriminator whether an image looks like a real Fashion-MNIST image. "
                         "Uploads are converted exactly as the training data was made (grayscale, dark background, "
                         "cropped, 28x28). " + auc)
@@ -489,7 +367,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 with gr.Column():
                     with gr.Tabs():
                         with gr.Tab("Upload"):
-                            s_files = gr.File(label=f"One or more images (up to {A.MAX_SCORE_FILES})",
+                            s_files = gr.File(label=f"One or more images (up to {MAX_SCORE_FILES})",
                                               file_count="multiple", file_types=["image"], type="filepath",
                                               elem_id="score-files")
                             s_btn = gr.Button("Score uploads", variant="primary", elem_id="score-btn")
@@ -498,7 +376,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                                                     brush=gr.Brush(colors=["#000000"], color_mode="fixed",
                                                                    default_size=14))
                             s_sketch_btn = gr.Button("Score drawing", variant="primary")
-                    s_examples = gr.Gallery(value=A.example_gallery(), label="Examples: click one to score it",
+                    s_examples = gr.Gallery(value=example_gallery(), label="Examples: click one to score it",
                                             columns=5, height="auto", allow_preview=False, object_fit="contain",
                                             buttons=[], elem_id="score-examples")
                 with gr.Column():
@@ -509,7 +387,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                                             object_fit="contain", elem_id="score-seen")
                         s_sal = gr.Gallery(label="Saliency: what drives D's decision", columns=2, height=260,
                                            allow_preview=False, buttons=[], object_fit="contain")
-                    s_table = gr.Dataframe(value=A.empty_score_table(), label="Scores", interactive=False, wrap=True)
+                    s_table = gr.Dataframe(value=empty_score_table(), label="Scores", interactive=False, wrap=True)
                     s_nn = gr.Gallery(label="Nearest training images to the first image (pixel distance): "
                                             "the generator does not just copy its data", columns=4, height=280,
                                       allow_preview=False, buttons=[], elem_classes=["crisp"], object_fit="contain")
@@ -521,10 +399,10 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
             with gr.Row():
                 with gr.Column():
                     p_up = gr.File(label="Image to project", file_types=["image"], type="filepath", elem_id="proj-file")
-                    p_cls = gr.Dropdown([A.AUTO_CLASS, *CTX.model.class_names] if CHOICES else [A.AUTO_CLASS],
-                                        value=A.AUTO_CLASS, label="Class", visible=bool(CHOICES),
+                    p_cls = gr.Dropdown([AUTO_CLASS, *CTX.model.class_names] if CHOICES else [AUTO_CLASS],
+                                        value=AUTO_CLASS, label="Class", visible=bool(CHOICES),
                                         info="'auto' tries every class and keeps the best")
-                    p_steps = gr.Slider(25, A.MAX_PROJECT_STEPS, value=A.DEFAULT_PROJECT_STEPS, step=25,
+                    p_steps = gr.Slider(25, MAX_PROJECT_STEPS, value=DEFAULT_PROJECT_STEPS, step=25,
                                         label="Optimisation steps")
                     p_btn = gr.Button("Project", variant="primary", elem_id="proj-btn")
                     p_md = gr.Markdown()
@@ -540,57 +418,29 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                         p_to_b = gr.Button("Use as endpoint B")
         # ---------------- Model ----------------
         with gr.Tab("Model", id="model"):
-            gr.Markdown(A.model_summary_markdown(CTX))
+            gr.Markdown(model_summary_markdown(CTX))
             with gr.Row():
                 for asset, label in (("samples.png", "Samples"), ("progress.gif", "Training progress")):
-                    path = A.model_asset(CTX, asset)
+                    path = model_asset(CTX, asset)
                     if path is not None:
                         gr.Image(value=str(path), label=label, interactive=False, height=360)
-            curves = A.model_asset(CTX, "curves.png")
+            curves = model_asset(CTX, "curves.png")
             if curves is not None:
                 gr.Image(value=str(curves), label="Training curves", interactive=False)
             with gr.Accordion("Metrics (eval.json)", open=True):
-                gr.Markdown(A.metrics_markdown(CTX))
-            per_class = A.class_metrics_markdown(CTX)
+                gr.Markdown(metrics_markdown(CTX))
+            per_class = class_metrics_markdown(CTX)
             if per_class:
                 with gr.Accordion("Metrics per class", open=False):
                     gr.Markdown(per_class)
             with gr.Accordion("Model card", open=True):
-                gr.Markdown(A.model_card_markdown(CTX))
-    with gr.Accordion("Diagnostics: round-trip probe (a no-op event, for the latency benchmark)", open=False,
-                      elem_id="diagnostics"):
-        probe = gr.Slider(0, 100, value=0, step=1, label="probe: moves nothing, echoes its value", elem_id="probe",
-                          buttons=[])
-        probe_out = gr.Markdown(elem_id="probe-out")
-
-    # ---- API-only components (hidden) ----
-    with gr.Column(visible=False):
-        a_seed = gr.Number(label="seed", precision=0)
-        a_cls = gr.Textbox(label="class_name", value=A.RANDOM_CLASS)
-        a_trunc = gr.Number(label="truncation", value=1.0)
-        a_sliders = gr.JSON(label="sliders", value={})
-        a_img = gr.Image(label="image", format="png", type="pil")
-        a_seed_b = gr.Number(label="seed_b", precision=0)
-        a_cls_b = gr.Textbox(label="class_b", value=A.RANDOM_CLASS)
-        a_method = gr.Textbox(label="method", value="slerp")
-        a_frames = gr.Number(label="frames", value=16, precision=0)
-        a_gif = gr.File(label="gif")
-        a_strip = gr.Image(label="strip", format="png", type="pil")
-        a_plot = gr.Image(label="plot", format="png", type="pil")
-        a_json = gr.JSON(label="result")
-        a_file = gr.File(label="image")
-        a_pcls = gr.Textbox(label="class_name", value=A.AUTO_CLASS)
-        a_steps = gr.Number(label="steps", value=A.DEFAULT_PROJECT_STEPS, precision=0)
-        a_x = gr.Number(label="x", value=0.0)
-        a_y = gr.Number(label="x")
-        a_btns = [gr.Button() for _ in range(5)]
-
+                gr.Markdown(model_card_markdown(CTX))
     # ---- wiring ----
     live = dict(trigger_mode="always_last", show_progress="hidden", api_visibility="private")
     view_inputs = [base_state, seed, cls, trunc, *sliders]
     for s in [trunc, *sliders]:
-        s.input(on_view, view_inputs, image, **live)
-    cls.input(on_view, view_inputs, image, **live)
+        s.input(on_view, view_inputs, image, postprocess=False, **live)
+    cls.input(on_view, view_inputs, image, postprocess=False, **live)
     seed.input(on_seed, [seed, cls, trunc, *sliders], [base_state, base_note, image], **live)
     dice.click(on_dice, [cls, trunc, *sliders], [seed, base_state, base_note, image], show_progress="hidden",
                api_visibility="private")
@@ -621,15 +471,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
     p_to_a.click(on_state_to_endpoint, proj_state, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
     p_to_b.click(on_state_to_endpoint, proj_state, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
 
-    probe.input(noop_text, probe, probe_out, **live)
-
-    # named API endpoints
-    a_btns[0].click(api_generate, [a_seed, a_cls, a_trunc, a_sliders], a_img, api_name="generate")
-    a_btns[1].click(api_interpolate, [a_seed, a_seed_b, a_cls, a_cls_b, a_method, a_frames, a_trunc],
-                    [a_gif, a_strip, a_plot, a_json], api_name="interpolate")
-    a_btns[2].click(api_score, a_file, [a_json, a_img], api_name="score")
-    a_btns[3].click(api_project, [a_file, a_pcls, a_steps], [a_img, a_json], api_name="project", **heavy)
-    a_btns[4].click(api_noop, a_x, a_y, api_name="noop", api_visibility="undocumented")
+    register_api(CTX, heavy=heavy)  # /generate, /interpolate, /score, /project: gr.api, typed by signature
 
 demo.queue(default_concurrency_limit=CONCURRENCY, max_size=int(os.environ.get("GAN_APP_QUEUE_SIZE", "256")))
 

@@ -7,8 +7,8 @@ Measures, on a freshly launched `python app.py` on loopback:
 * through gradio_client: /generate with a moved slider (a new image each time, downloaded by the client)
   vs the hidden /noop endpoint (returns its input), interleaved so both see the same machine load;
 * in a real browser (Playwright + Debian chromium): moving a direction slider until the new image has
-  loaded and decoded, vs moving the diagnostics probe slider until its echo is in the page (the same
-  Gradio event path with a function that does nothing), interleaved;
+  loaded and decoded, vs the page calling /noop through Gradio's own queue protocol (POST queue/join,
+  then the event stream until process_completed: the requests the page makes for an event), interleaved;
 * resident memory of the server before and after --requests /generate calls.
 The goal (issue 5): slider-to-image within 10% of the no-op round trip.
 """
@@ -51,20 +51,22 @@ async ({slider, target, value}) => {
   });
 }
 """
-PROBE_JS = """
-async ({slider, target, value}) => {
-  const input = document.querySelector(`#${slider} input[type=range]`);
-  const box = document.querySelector(`#${target}`);
-  const want = `echo ${value}`;
-  return await new Promise((resolve) => {
-    const t0 = performance.now();
-    const obs = new MutationObserver(() => {
-      if (box.textContent.includes(want)) { obs.disconnect(); resolve(performance.now() - t0); }
-    });
-    obs.observe(box, {subtree: true, childList: true, characterData: true});
-    input.value = String(value);
-    input.dispatchEvent(new Event('input', {bubbles: true}));
-  });
+NOOP_JS = """
+async ({fn, value}) => {
+  const session = Math.random().toString(36).slice(2);
+  const t0 = performance.now();
+  const join = await fetch('gradio_api/queue/join', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({data: [value], fn_index: fn, session_hash: session, event_data: null, trigger_id: null})});
+  await join.json();
+  const reader = (await fetch(`gradio_api/queue/data?session_hash=${session}`)).body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (true) {
+    const {value: chunk, done} = await reader.read();
+    if (done) throw new Error('event stream closed before process_completed: ' + text.slice(-200));
+    text += decoder.decode(chunk);
+    if (text.includes('process_completed')) { reader.cancel(); return performance.now() - t0; }
+  }
 }
 """
 
@@ -109,7 +111,7 @@ def client_latency(url: str, n: int, direction: str | None) -> dict[str, dict]:
 
 
 def browser_latency(url: str, n: int, slider_id: str) -> dict[str, dict]:
-    """Slider -> new image (in the page, and decoded) vs probe slider -> echo in the page, interleaved."""
+    """Slider -> new image (in the page, and decoded) vs a /noop event from the page, interleaved."""
     from playwright.sync_api import sync_playwright
     out: dict[str, list[float]] = {"noop": [], "image_in_page": [], "image_decoded": []}
     with sync_playwright() as p:
@@ -117,11 +119,10 @@ def browser_latency(url: str, n: int, slider_id: str) -> dict[str, dict]:
         page = b.new_page(viewport={"width": 1300, "height": 1000})
         page.goto(url)
         page.wait_for_selector("#gen-image img", timeout=60000)
-        page.click("#diagnostics .label-wrap")  # open the accordion: the probe is rendered
-        page.wait_for_selector("#probe input[type=range]", timeout=20000)
+        noop = _fn_index(url, "noop")
         for i in range(n + 5):
             v = round(-3 + 6 * ((i % 59) + 1) / 60, 1)
-            o = page.evaluate(PROBE_JS, {"slider": "probe", "target": "probe-out", "value": i % 100 + 1})
+            o = page.evaluate(NOOP_JS, {"fn": noop, "value": float(i)})
             in_page, decoded = page.evaluate(SLIDER_JS, {"slider": slider_id, "target": "gen-image", "value": v})
             if i >= 5:
                 out["noop"].append(o)
@@ -129,6 +130,14 @@ def browser_latency(url: str, n: int, slider_id: str) -> dict[str, dict]:
                 out["image_decoded"].append(decoded)
         b.close()
     return {k: stats(v) for k, v in out.items()}
+
+
+def _fn_index(url: str, api_name: str) -> int:
+    """Index of the app's event with this api_name (from the page's /config), as the page's events use."""
+    import urllib.request
+    with urllib.request.urlopen(url + "config", timeout=30) as r:
+        deps = json.load(r)["dependencies"]
+    return next(d["id"] for d in deps if d.get("api_name") == api_name)
 
 
 def generate_load(url: str, n: int) -> float:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 from pathlib import Path
 
 import torch
+
+from .fileio import atomic_write_bytes
 
 MAGIC = b"GANCKPT1"
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
@@ -32,14 +33,7 @@ def save_checkpoint(state: dict, folder: str | Path, step: int, *, keep: int = 2
     buf = io.BytesIO()
     torch.save(state, buf)
     payload = buf.getvalue()
-    path = folder / f"ckpt-{step:08d}.pt"
-    tmp = folder / f".{path.name}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(MAGIC + hashlib.sha256(payload).digest() + payload)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(folder)
+    path = atomic_write_bytes(folder / f"ckpt-{step:08d}.pt", MAGIC + hashlib.sha256(payload).digest() + payload)
     for stale in folder.glob(".ckpt-*.pt.tmp"):  # left by a process killed mid-write
         stale.unlink(missing_ok=True)
     for old in list_checkpoints(folder)[:-keep]:
@@ -86,15 +80,3 @@ def load_latest(folder: str | Path, map_location: str | torch.device = "cpu") ->
         raise CheckpointError("no usable checkpoint: " + " | ".join(errors))
     return None
 
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -6,10 +6,14 @@
 
 Train it (about 3.5 minutes on 2 idle CPU cores; 93.5% test accuracy):
 
-    python -m gan.classifier train [--out checkpoints/classifier.safetensors] [--epochs 12] [--threads 2] [--data-dir D]
+    python -m gan.classifier train [--out FILE.safetensors] [--epochs 12] [--threads 2] [--data-dir D]
 
 It writes the weights (safetensors) and, next to them, a JSON with the architecture arguments, the
 measured test accuracy and how it was trained.  Loading is strict and never unpickles anything.
+
+The shipped classifier lives in the package, in its own folder (gan/assets/classifier/: weights,
+classifier.json and read-only metric reference statistics), not in any model folder: it measures every
+model, and ``pip install`` carries it.  ``load_classifier`` is the one cache of loaded classifiers.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import math
 import platform
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,8 +34,12 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "classifier.safetensors"
+from .fileio import atomic_path, atomic_write_json
+
+ASSET_DIR = Path(__file__).resolve().parent / "assets" / "classifier"
+DEFAULT_PATH = ASSET_DIR / "classifier.safetensors"
 _CACHE: dict[str, "FashionClassifier"] = {}
+_LOCK = threading.Lock()  # app workers may ask for the classifier at the same time
 
 
 @dataclass
@@ -87,8 +96,22 @@ def load_classifier(path: str | Path | None = None) -> FashionClassifier:
     """The trained classifier from path (default: the shipped one), strict, eval mode, cached per process."""
     path = Path(path) if path else DEFAULT_PATH
     key = str(path.resolve())
-    if key in _CACHE:
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _read_classifier(path)
         return _CACHE[key]
+
+
+def optional_classifier(path: str | Path | None = None) -> tuple[FashionClassifier | None, str]:
+    """(load_classifier(path), "ok"), or (None, why not) for features that work without it; failures are not cached."""
+    try:
+        return load_classifier(path), "ok"
+    except (OSError, ValueError, RuntimeError) as e:
+        return None, f"classifier unavailable ({str(e).splitlines()[0][:200]})"
+
+
+def _read_classifier(path: Path) -> FashionClassifier:
+    """Build and strictly load the classifier at path (weights + the JSON next to them), in eval mode."""
     meta_file = config_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"classifier weights {path} not found; train them with: python -m gan.classifier train "
@@ -106,9 +129,7 @@ def load_classifier(path: str | Path | None = None) -> FashionClassifier:
     except (SafetensorError, OSError, RuntimeError) as e:
         raise ValueError(f"{path} does not hold weights for the architecture in {meta_file.name}: "
                          f"{str(e).splitlines()[0][:300]}") from None
-    model.eval().requires_grad_(False)
-    _CACHE[key] = model
-    return model
+    return model.eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -177,7 +198,8 @@ def train_classifier(*, out: str | Path = DEFAULT_PATH, epochs: int = 12, batch_
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(out), metadata={"format": "pt"})
+    with atomic_path(out) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
     meta = {"architecture": asdict(model.cfg), "test_accuracy": round(test_acc, 4),
             "num_test_images": len(test), "num_train_images": len(train), "epochs": epochs,
             "batch_size": batch_size, "lr": lr, "optimizer": "AdamW(wd=5e-4) + OneCycle",
@@ -185,8 +207,9 @@ def train_classifier(*, out: str | Path = DEFAULT_PATH, epochs: int = 12, batch_
             "wall_time_s": round(wall, 1), "cpu_time_s": round(cpu, 1), "threads": torch.get_num_threads(),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip() + f", torch {torch.__version__}",
             "params": sum(p.numel() for p in model.parameters())}
-    config_path(out).write_text(json.dumps(meta, indent=2) + "\n")
-    _CACHE.pop(str(out.resolve()), None)
+    atomic_write_json(config_path(out), meta)
+    with _LOCK:
+        _CACHE.pop(str(out.resolve()), None)
     print(f"test accuracy {test_acc:.4f} after {epochs} epochs in {wall:.0f} s; wrote {out} and {config_path(out).name}")
     return meta
 
@@ -203,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gan.classifier", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train the metric classifier on Fashion-MNIST")
-    t.add_argument("--out", default=str(DEFAULT_PATH), help="weights file (default: checkpoints/classifier.safetensors)")
+    t.add_argument("--out", default=str(DEFAULT_PATH),
+                   help="weights file (default: the shipped one, gan/assets/classifier/classifier.safetensors)")
     t.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
     t.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
     t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")

@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 import zipfile
@@ -20,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import MIN_SAMPLES, evaluate_model, evaluate_samples, format_memorization, format_table
+from .evalreport import memorization_markdown, metric_table
+from .fileio import atomic_write_json
+from .metrics import MIN_SAMPLES, evaluate_model, evaluate_samples
 from .pretrained import ModelFormatError
 
 EVAL_FILE = "eval.json"
@@ -69,21 +69,18 @@ def run(*, model: str | None = None, samples: str | None = None, n: int = 10000,
     if n < MIN_SAMPLES:
         raise ValueError(f"--n must be >= {MIN_SAMPLES}, got {n}")
     if model is not None:
-        from .sample import load_model
-        res = evaluate_model(load_model(model), n=n, seed=seed, classifier_path=classifier)
+        from .hub import load_pretrained
+        res = evaluate_model(load_pretrained(model), n=n, seed=seed, classifier_path=classifier)
         res["model"] = model
     else:
         images, labels = read_samples(samples)
         res = evaluate_samples(images, labels, seed=seed, classifier_path=classifier)
         res["samples"] = str(samples)
-    res["table"] = format_table(res, res["references"])
-    res["memorization_table"] = format_memorization(res["memorization"])
+    res["table"] = metric_table(res, model_name="model")
+    res["memorization_table"] = memorization_markdown(res)
     res["date"] = time.strftime("%Y-%m-%d")
     if write:
-        path = Path(model) / EVAL_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(res, indent=2) + "\n")
-        os.replace(tmp, path)
+        atomic_write_json(Path(model) / EVAL_FILE, res)
     return res
 
 
@@ -97,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--write", action="store_true", help="store the results in MODEL/eval.json")
     p.add_argument("--classifier", default=None, metavar="FILE",
-                   help="feature classifier weights; references are cached next to them "
-                        "(default: checkpoints/classifier.safetensors)")
+                   help="feature classifier weights (default: the shipped one in gan/assets/classifier/); "
+                        "reference statistics are cached in $GAN_CACHE_DIR (default ~/.cache/fashion-gan)")
     args = p.parse_args(argv)
     try:
         res = run(model=args.model, samples=args.samples, n=args.n, seed=args.seed, write=args.write,

@@ -3,9 +3,11 @@
     python -m gan.hub push runs/fashion-mnist me/fashion-gan [--private] [--revision BRANCH]
     python -m gan.hub resolve [--repo me/fashion-gan] [--revision main] [--local-dir DIR]
 
-Push uploads only the model artifacts (config.json, *.safetensors, README.md, images, *.json,
-metrics.jsonl); training checkpoints (ckpts/), progress frames (progress/) and best/ stay local.
-The token comes from the argument, else HF_TOKEN, else the ``hf auth login`` cache; it is never printed.
+Push uploads only the GAN's own files (config.json, *.safetensors, README.md, images, *.json,
+metrics.jsonl); training checkpoints (ckpts/), progress frames (progress/) and best/ stay local, and so do
+a metric classifier or reference cache that an older folder may still hold (they ship with the package,
+in gan/assets/classifier/).  The token comes from the argument, else HF_TOKEN, else the ``hf auth login``
+cache; it is never printed.
 
 The app's model, in order: GAN_MODEL_DIR (a local folder); else GAN_MODEL_REPO (+ GAN_MODEL_REVISION)
 through the Hub client's cache (an unreachable Hub uses the cached snapshot, else falls back); else the
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,12 @@ EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 MODEL_FILES = ("config.json", GENERATOR_FILE, DISCRIMINATOR_FILE)
 # what goes to the Hub: top-level artifacts only ("*/*" drops ckpts/, progress/, best/ and any other subfolder)
 UPLOAD_PATTERNS = ["config.json", "*.safetensors", "README.md", "*.png", "*.gif", "*.json", "metrics.jsonl"]
-UPLOAD_IGNORE = ["*/*", ".*", "*.tmp"]
+# never the metric classifier or its reference statistics (gan/assets/classifier/; older folders held them)
+UPLOAD_IGNORE = ["*/*", ".*", "*.tmp", "classifier.safetensors", "classifier.json", "metric_references.json"]
 # what the app downloads (never *.bin / *.pt / *.pkl: nothing that could be unpickled)
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.gif", "*.jsonl"]
 DEFAULT_PROBE_TIMEOUT_S = 5.0
 NO_TOKEN = "no Hugging Face token: set HF_TOKEN or run `hf auth login`"
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,18 @@ class ModelSource:
 
 # ---- checks ---------------------------------------------------------------------------------------
 def check_repo_id(repo_id: str) -> str:
-    """Return repo_id if it looks like OWNER/NAME, else raise ValueError naming it."""
-    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or "--" in repo_id or ".." in repo_id \
-            or repo_id.endswith((".git", ".")):
-        raise ValueError(f"repo id {repo_id!r} is not of the form OWNER/NAME (letters, digits, '-', '_', '.'; "
-                         f"e.g. me/fashion-gan)")
-    return repo_id
+    """Return repo_id if it is a valid OWNER/NAME (huggingface_hub's validate_repo_id), else raise ValueError."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1:
+        reason = "one '/' between owner and name; letters, digits, '-', '_', '.'"
+    else:
+        try:
+            validate_repo_id(repo_id)
+            return repo_id
+        except HFValidationError as e:  # its message ends with the id itself: keep the rule only
+            reason = str(e).strip().splitlines()[0].rsplit(": '", 1)[0].rstrip(".")
+    raise ValueError(f"repo id {repo_id!r} is not of the form OWNER/NAME ({reason}; e.g. me/fashion-gan)")
 
 
 def missing_model_files(folder: str | Path) -> list[str]:
@@ -71,9 +78,10 @@ def missing_model_files(folder: str | Path) -> list[str]:
 
 
 # ---- push -----------------------------------------------------------------------------------------
-def push_folder(folder: Path | str, repo_id: str, *, private: bool = False, revision: str | None = None,
-                token: str | None = None) -> str:
-    """Upload a finished model folder to the Hub repo repo_id (created if needed); return the repo URL."""
+def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = False, revision: str | None = None,
+                token: str | None = None, commit_message: str | None = None, create_pr: bool = False,
+                delete_patterns: list[str] | str | None = None) -> str:
+    """Upload a finished model folder to the Hub repo repo_id (created if needed); return the repo (or PR) URL."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -99,9 +107,10 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool = False, revi
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
-                          allow_patterns=UPLOAD_PATTERNS, ignore_patterns=UPLOAD_IGNORE,
-                          commit_message=f"Upload GAN model folder {folder.name}")
+        commit = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                   allow_patterns=UPLOAD_PATTERNS, ignore_patterns=UPLOAD_IGNORE,
+                                   delete_patterns=delete_patterns, create_pr=create_pr,
+                                   commit_message=commit_message or f"Upload GAN model folder {folder.name}")
     except _network_errors() as e:
         where = "" if constants.ENDPOINT.rstrip("/") == "https://huggingface.co" else f" at {constants.ENDPOINT}"
         msg = f"could not reach the Hugging Face Hub{where} ({_reason(e)}); {saved}"
@@ -115,7 +124,8 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool = False, revi
         else:
             msg = f"the Hugging Face Hub rejected the push to {repo_id} ({first[:300]}); {saved}"
         raise PushError(_redact(msg, token)) from None
-    return str(url) + (f"/tree/{revision}" if revision else "")
+    pr_url = getattr(commit, "pr_url", None) if create_pr else None
+    return str(pr_url) if pr_url else str(url) + (f"/tree/{revision}" if revision else "")
 
 
 def _refresh_card(folder: Path, repo_id: str) -> None:
@@ -201,6 +211,26 @@ def load_model(repo: str | None = None, revision: str | None = None, local_dir: 
 def load_from_env(*, fallback: Path = EMBEDDED_DIR) -> tuple[GAN, ModelSource]:
     """load_model with the GAN_MODEL_DIR / GAN_MODEL_REPO / GAN_MODEL_REVISION settings."""
     return load_model(fallback=fallback, source=source_from_env(fallback=fallback))
+
+
+def load_pretrained(spec: str) -> GAN:
+    """A GAN from a model folder or a Hub id (owner/name), with a one-line ModelFormatError when neither works."""
+    if os.path.isdir(spec):
+        return load_folder(spec)
+    try:
+        check_repo_id(spec)
+        is_repo = not os.path.isdir(os.path.dirname(spec))  # a path whose folder exists here is not a Hub id
+    except ValueError:
+        is_repo = False
+    if not is_repo:
+        raise ModelFormatError(f"{spec}: no such model folder (and not a Hub id of the form owner/name)")
+    try:
+        return GAN.from_pretrained(spec)
+    except ModelFormatError:
+        raise
+    except Exception as e:  # the Hub client raises many types (offline, 404, gated, ...)
+        raise ModelFormatError(f"{spec}: not a local folder, and loading it from the Hugging Face Hub "
+                               f"failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
 
 
 def load_folder(folder: str | Path) -> GAN:

@@ -23,17 +23,16 @@ Columns (one row per model or reference):
 Memorization: the L2 distance (pixels in [0, 1]) of each sample to its nearest training image,
 compared with the same distance for real test images.
 
-    from gan.metrics import evaluate_model, format_table
+    from gan.evalreport import evaluation_markdown
+    from gan.metrics import evaluate_model
     res = evaluate_model(GAN.from_pretrained("checkpoints"), n=10000)
-    print(format_table(res, res["references"]))
+    print(evaluation_markdown(res))
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from pathlib import Path
@@ -48,6 +47,8 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from .classifier import DEFAULT_PATH as CLASSIFIER_PATH
 from .classifier import FashionClassifier, config_path, load_classifier
+from .evalreport import REFERENCE_NAMES
+from .fileio import atomic_write_json, cache_dir, sha256_file
 
 MEMORIZATION_THRESHOLD = 1.0  # L2 in [0, 1] pixel units (RMS 0.036 a pixel): a near-copy; ~0.1% of test images
 P1_RATIO = 0.75  # samples whose 1st-percentile distance is below 0.75x that of test images sit too close
@@ -57,12 +58,6 @@ KID_SUBSETS = 50
 KID_SUBSET_SIZE = 1000
 MIN_SAMPLES = 10  # fewest images evaluate_samples accepts (k-NN radii need more than k)
 MIN_CLASS_SAMPLES = 20  # per-class FID needs at least this many samples of the class
-REFERENCE_NAMES = {"train": "real train images (floor)", "blur": "train images, blur sigma 1 px",
-                   "noise": "train images, noise sigma 0.1"}
-COLUMNS = [("fid", "FID", "{:.2f}"), ("kid", "KID x1e3", "{:.2f}"), ("precision", "precision", "{:.3f}"),
-           ("recall", "recall", "{:.3f}"), ("inception_score", "IS", "{:.2f}"),
-           ("coverage_min", "min class share", "{:.3f}"), ("class_fid_mean", "class FID (mean)", "{:.2f}"),
-           ("label_accuracy", "label acc.", "{:.3f}")]
 
 
 class MetricsUnavailable(ImportError):
@@ -289,32 +284,65 @@ def _degrade(images: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
     return x.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
-def _weights_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+REFERENCES_FILE = "metric_references.json"
+
+
+def shipped_references_path(classifier_path: str | Path | None = None) -> Path:
+    """Read-only reference statistics shipped beside the classifier weights (gan/assets/classifier/)."""
+    return Path(classifier_path or CLASSIFIER_PATH).parent / REFERENCES_FILE
 
 
 def references_path(classifier_path: str | Path | None = None) -> Path:
-    """The reference cache next to the classifier weights."""
-    return Path(classifier_path or CLASSIFIER_PATH).parent / "metric_references.json"
+    """The run-time reference cache for a classifier: in the user cache (gan.fileio.cache_dir), never a model folder."""
+    return _cache_file(_classifier_digest(Path(classifier_path or CLASSIFIER_PATH)))
+
+
+def _cache_file(digest: str) -> Path:
+    return cache_dir("metric_references") / f"{digest}.json"
+
+
+def _classifier_digest(path: Path) -> str:
+    return sha256_file(path)[:16]
+
+
+def _read_reference_file(path: Path, digest: str) -> dict:
+    """{key: entry} from a reference file made with the classifier whose digest is given ({} otherwise)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(doc, dict) and doc.get("classifier_sha256_16") == digest and isinstance(doc.get("entries"), dict)
+    return doc["entries"] if ok else {}
 
 
 def compute_references(n: int, *, seed: int = 0, classifier_path: str | Path | None = None,
                        data_dir: str | None = None, use_cache: bool = True) -> dict:
-    """Reference rows (train floor, blur, noise) and the test-set memorization distances for n samples; cached."""
+    """Reference rows (train floor, blur, noise) and the test-set memorization distances for n samples.
+
+    Looked up in the user cache, then in the statistics shipped with the classifier; computed (minutes for
+    10k images) and stored in the user cache otherwise.
+    """
     cpath = Path(classifier_path or CLASSIFIER_PATH)
-    cache_file = references_path(cpath)
-    digest = _weights_digest(cpath)
+    digest = _classifier_digest(cpath)
     key = f"n={n},seed={seed}"
-    cache = {}
-    if use_cache and cache_file.is_file():
+    cache_file = _cache_file(digest)
+    cached = _read_reference_file(cache_file, digest) if use_cache else {}
+    if use_cache:
+        for entries in (cached, _read_reference_file(shipped_references_path(cpath), digest)):
+            if key in entries:
+                return entries[key]
+    entry = _reference_entry(n, seed, cpath, data_dir)
+    if use_cache:
         try:
-            cache = json.loads(cache_file.read_text())
-        except ValueError:
-            cache = {}
-        if cache.get("classifier_sha256_16") != digest:
-            cache = {}
-        if key in cache.get("entries", {}):
-            return cache["entries"][key]
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(cache_file, {"classifier_sha256_16": digest, "entries": {**cached, key: entry}}, indent=1)
+        except OSError as e:
+            warnings.warn(f"could not cache metric references in {cache_file}: {e}")
+    return entry
+
+
+def _reference_entry(n: int, seed: int, cpath: Path, data_dir: str | None) -> dict:
+    """Compute the reference rows and test-set memorization distances for n training images."""
     t0 = time.time()
     classifier = load_classifier(cpath)
     real = _RealSet.get(classifier, data_dir)
@@ -330,17 +358,8 @@ def compute_references(n: int, *, seed: int = 0, classifier_path: str | Path | N
     n_mem = min(MEMORIZATION_SAMPLES, n)
     mem_idx = torch.randperm(real["test_images"].size(0), generator=g)[:n_mem]
     test_d = nearest_train_distances(real["test_images"][mem_idx], real["train_images"])
-    entry = {"n_samples": int(len(idx)), "seed": seed, "rows": rows, "coverage": shares, "class_fid": class_fid,
+    return {"n_samples": int(len(idx)), "seed": seed, "rows": rows, "coverage": shares, "class_fid": class_fid,
              "memorization_test": distance_summary(test_d), "wall_time_s": round(time.time() - t0, 1)}
-    if use_cache:
-        cache = {"classifier_sha256_16": digest, "entries": {**cache.get("entries", {}), key: entry}}
-        try:
-            tmp = cache_file.with_name(cache_file.name + ".tmp")
-            tmp.write_text(json.dumps(cache, indent=1) + "\n")
-            os.replace(tmp, cache_file)
-        except OSError as e:
-            warnings.warn(f"could not cache metric references in {cache_file}: {e}")
-    return entry
 
 
 # ---- public entry points -----------------------------------------------------------------------
@@ -387,12 +406,9 @@ def evaluate_samples(images: np.ndarray | torch.Tensor, requested_labels: np.nda
 def generate_uint8(G: nn.Module, n: int, *, seed: int = 0, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
     """n uint8 samples (n, 1, 28, 28) from G (eval mode) and their requested labels (uniform; None if unconditional)."""
     from .data import to_uint8
-    from .models import sample_latents
+    from .models import seed_latents
     dev = next(G.parameters()).device
-    z = sample_latents(n, G.cfg.z_dim, seed=seed)
-    y = None
-    if G.cfg.num_classes:
-        y = torch.randint(0, G.cfg.num_classes, (n,), generator=torch.Generator().manual_seed(seed + 1))
+    z, y = seed_latents(seed, n, G.cfg.z_dim, G.cfg.num_classes)
     was_training = G.training
     G.eval()
     out = []
@@ -453,30 +469,3 @@ def training_evaluator(cfg) -> Callable[[nn.Module], dict]:
         return out
 
     return evaluate
-
-
-def format_table(results: dict, references: dict, *, name: str = "model") -> str:
-    """Markdown table: the model's row next to the reference rows, same columns."""
-    row = results.get("metrics", results)
-    rows = [(name, row)] + [(REFERENCE_NAMES.get(k, k), v) for k, v in references.items()]
-    cols = [c for c in COLUMNS if any(r.get(c[0]) is not None for _, r in rows)]
-
-    def cell(key: str, fmt: str, r: dict) -> str:
-        v = r.get(key)
-        if v is None:
-            return "-"
-        return fmt.format(v * 1e3 if key == "kid" else v)
-
-    lines = ["| | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    lines += [f"| {label} | " + " | ".join(cell(k, f, r) for k, _, f in cols) + " |" for label, r in rows]
-    return "\n".join(lines)
-
-
-def format_memorization(mem: dict) -> str:
-    """Markdown table of the nearest-training-image distances of samples vs real test images, with the verdict."""
-    s, t = mem["samples"], mem["test"]
-    lines = [f"| nearest training image (L2, pixels in [0, 1]) | n | mean | 1st percentile | share < {s['threshold']} |",
-             "|---|---|---|---|---|"]
-    for label, d in (("samples", s), ("real test images", t)):
-        lines.append(f"| {label} | {d['n']} | {d['mean']:.3f} | {d['p1']:.3f} | {d['frac_below']:.2%} |")
-    return "\n".join(lines) + f"\n\nMemorization: {mem['verdict']}."

@@ -180,6 +180,17 @@ class Discriminator(nn.Module):
             logit = logit + (self.embed(y) * h).sum(dim=1)  # projection term
         return logit
 
+    def pooled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_last) globally sum-pooled conv features: what the output and projection heads see."""
+        return self.features(x).sum(dim=(2, 3))
+
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Conditional D: logits (B, K), D(x, y) for every class y in one pass (same heads as forward)."""
+        if not self.conditional:
+            raise ValueError("class_logits needs a class-conditional discriminator (num_classes > 0)")
+        h = self.pooled_features(x)  # (B, C_last)
+        return self.out(h) + h @ self.embed.weight.t()  # (B, 1) + (B, K): the projection term for each y
+
 
 @torch.no_grad()
 def _refresh_spectral_norm(module: nn.Module, iters: int = 15) -> None:
@@ -226,17 +237,28 @@ def sample_latents(n: int, z_dim: int, *, seed: int | None = None, device: str |
     return z.to(device)
 
 
+def seed_latents(seed: int | None, n: int, z_dim: int, num_classes: int = 0, *, truncation: float = 1.0,
+                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The seed rule: (z (n, z_dim), uniform labels (n,) or None) with z from `seed` and labels from `seed + 1`.
+
+    Every sampler (GAN.generate, gan.sample, gan.metrics, the app) draws through here, so one seed names
+    the same images everywhere; seed=None draws both from the global RNG.
+    """
+    z = sample_latents(n, z_dim, seed=seed, device=device, truncation=truncation)
+    if not num_classes:
+        return z, None
+    g = torch.Generator().manual_seed(int(seed) + 1) if seed is not None else None
+    return z, torch.randint(0, num_classes, (n,), generator=g).to(device)
+
+
 def generate(G: Generator, n: int, *, seed: int | None = 0, labels: torch.Tensor | list[int] | int | None = None,
              truncation: float = 1.0, device: str | torch.device | None = None) -> torch.Tensor:
-    """Sample n images (n, C, R, R) in [-1, 1] from G in eval mode; labels default to uniform classes."""
+    """Sample n images (n, C, R, R) in [-1, 1] from G in eval mode; labels default to the seed's (seed_latents)."""
     device = device or next(G.parameters()).device
-    z = sample_latents(n, G.cfg.z_dim, seed=seed, device=device, truncation=truncation)
-    y = None
-    if G.conditional:
-        if labels is None:
-            g = torch.Generator().manual_seed(int(seed) + 1 if seed is not None else 0)
-            y = torch.randint(0, G.cfg.num_classes, (n,), generator=g)
-        elif isinstance(labels, int):
+    given = G.conditional and labels is not None  # given labels replace the seed's: draw none
+    z, y = seed_latents(seed, n, G.cfg.z_dim, 0 if given else G.cfg.num_classes, truncation=truncation, device=device)
+    if given:
+        if isinstance(labels, int):
             y = torch.full((n,), labels, dtype=torch.long)
         else:
             y = torch.as_tensor(labels, dtype=torch.long)

@@ -25,6 +25,7 @@ from huggingface_hub import ModelHubMixin, snapshot_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .fileio import atomic_path
 from .models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, generate
 
 FORMAT_VERSION = 1
@@ -79,10 +80,46 @@ class GAN(nn.Module, ModelHubMixin, library_name="pytorch", license="mit",
         """n images (n, C, R, R) in [-1, 1]; the seed alone fixes the latents."""
         return generate(self.generator, n, seed=seed, labels=labels, truncation=truncation)
 
-    def push_to_hub(self, repo_id: str, **kwargs) -> str:  # type: ignore[override]
-        """Refused: push a whole model folder (samples, metrics, card) with ``python -m gan.hub push DIR OWNER/NAME``."""
-        raise NotImplementedError("GAN.push_to_hub would upload weights without the samples, metrics and model card; "
-                                  "save the folder and run: python -m gan.hub push DIR OWNER/NAME")
+    def push_to_hub(self, repo_id: str, *, config: dict | None = None,
+                    commit_message: str = "Push model using huggingface_hub.", private: bool | None = None,
+                    token: str | None = None, branch: str | None = None, create_pr: bool | None = None,
+                    allow_patterns: list[str] | str | None = None, ignore_patterns: list[str] | str | None = None,
+                    delete_patterns: list[str] | str | None = None,
+                    model_card_kwargs: dict | None = None) -> str:
+        """Upload this model as a model folder (config, weights, model card) with gan.hub.push_folder; return its URL.
+
+        The mixin's signature and meaning. ``model_card_kwargs`` may hold ``options`` (training options) and
+        ``eval_results`` (an eval.json dict): they are written to the folder as training_options.json and
+        eval.json and fill the card.  A trained folder with samples and curves is pushed with
+        ``python -m gan.hub push DIR OWNER/NAME``.
+        """
+        import tempfile
+
+        from huggingface_hub.utils import filter_repo_objects
+
+        from .fileio import atomic_write_json
+        from .hub import push_folder
+        from .modelcard import write_model_card
+        extra = dict(model_card_kwargs or {})
+        options, results = extra.pop("options", None), extra.pop("eval_results", None)
+        if extra:
+            raise TypeError(f"model_card_kwargs accepts 'options' and 'eval_results', got {sorted(extra)}")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "model"
+            folder.mkdir()
+            if options:
+                atomic_write_json(folder / "training_options.json", options)
+            if results:
+                atomic_write_json(folder / "eval.json", results)
+            write_model_card(folder, model=self, options=options or {}, repo_id=repo_id)
+            self.save_pretrained(folder, config=config)
+            files = [p.name for p in folder.iterdir() if p.is_file()]
+            for name in set(files) - set(filter_repo_objects(files, allow_patterns=allow_patterns,
+                                                             ignore_patterns=ignore_patterns)):
+                (folder / name).unlink()
+            return push_folder(folder, repo_id, private=private, revision=branch, token=token,
+                               commit_message=commit_message, create_pr=bool(create_pr),
+                               delete_patterns=delete_patterns)
 
     # ---- ModelHubMixin hooks -------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
@@ -129,6 +166,5 @@ def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _atomic_save_file(state: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})

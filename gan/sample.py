@@ -11,8 +11,6 @@ reads the same format.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 from pathlib import Path
 
@@ -20,26 +18,9 @@ import numpy as np
 import torch
 
 from .data import to_uint8
-from .models import sample_latents
-from .pretrained import GAN, ModelFormatError
-
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def load_model(spec: str) -> GAN:
-    """A GAN from a model folder or a Hub id, with a one-line error when neither works."""
-    if os.path.isdir(spec):
-        return GAN.from_pretrained(spec)
-    parent = os.path.dirname(spec)
-    if not _REPO_ID.match(spec) or os.path.isdir(parent):  # a path whose folder exists here: not a Hub id
-        raise ModelFormatError(f"--model {spec}: no such model folder (and not a Hub id of the form owner/name)")
-    try:
-        return GAN.from_pretrained(spec)
-    except ModelFormatError:
-        raise
-    except Exception as e:  # the Hub client raises many types (offline, 404, gated, ...)
-        raise ModelFormatError(f"--model {spec}: not a local folder, and loading it from the Hugging Face Hub "
-                               f"failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+from .hub import load_pretrained
+from .models import seed_latents
+from .pretrained import GAN
 
 
 @torch.no_grad()
@@ -58,11 +39,9 @@ def sample_images(model: GAN, n: int, *, seed: int = 0, label: int | None = None
     if G.cfg.channels != 1 or G.cfg.resolution != 28:
         raise ValueError(f"this model makes {G.cfg.channels}x{G.cfg.resolution}x{G.cfg.resolution} images; "
                          f"the .npz format holds 28x28 grayscale (Fashion-MNIST) images only")
-    z = sample_latents(n, model.z_dim, seed=seed)
-    y = None
-    if k:
-        y = (torch.full((n,), label, dtype=torch.long) if label is not None else
-             torch.randint(0, k, (n,), generator=torch.Generator().manual_seed(seed + 1)))
+    z, y = seed_latents(seed, n, model.z_dim, k if label is None else 0)
+    if k and label is not None:
+        y = torch.full((n,), label, dtype=torch.long)
     dev = next(G.parameters()).device
     out = [to_uint8(G(z[i:i + batch_size].to(dev), None if y is None else y[i:i + batch_size].to(dev))).cpu()
            for i in range(0, n, batch_size)]
@@ -102,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.n < 1:
             raise ValueError(f"--n must be >= 1, got {args.n}")
         check_out_path(args.out)
-        model = load_model(args.model)
+        model = load_pretrained(args.model)
         images, labels = sample_images(model, args.n, seed=args.seed, label=args.label)
         path = write_samples(args.out, images, labels)
     except (ValueError, OSError) as e:

@@ -53,6 +53,8 @@ class AppServer:
     url: str
     log: Path
     started_s: float  # seconds from spawn until the page answered
+    model_dir: Path | None = None  # GAN_MODEL_DIR it serves (None: the app's default)
+    scratch: Path | None = None  # GAN_APP_SCRATCH it writes output files into (None: the default)
 
     def rss_mb(self) -> float:
         """Resident memory of the server process in MiB."""
@@ -98,7 +100,10 @@ def start_app(model_dir: str | Path | None, *, log: str | Path, env: dict | None
         try:
             with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as r:
                 if r.status == 200:
-                    return AppServer(proc, url, log, time.perf_counter() - t0)
+                    scratch = e.get("GAN_APP_SCRATCH")
+                    return AppServer(proc, url, log, time.perf_counter() - t0,
+                                     Path(model_dir) if model_dir is not None else None,
+                                     Path(scratch) if scratch else None)
         except OSError:
             time.sleep(0.2)
     proc.kill()

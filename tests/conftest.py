@@ -138,3 +138,24 @@ def reference_run(fake_fashion: Path, tmp_path_factory: pytest.TempPathFactory) 
     out = tmp_path_factory.mktemp("reference") / "run"
     assert run_main(tiny_args(fake_fashion, out, "--ckpt-every", "2", steps=6)) == 0
     return out
+
+
+# ---- the launched app, shared by the app tests (test_app_api, test_app_security, test_browser) ----------
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory):
+    """`python app.py` on a tiny random conditional GAN (two directions; no calibration, eval.json or card)."""
+    from app_server import make_tiny_model, start_app
+    tmp = tmp_path_factory.mktemp("app")
+    srv = start_app(make_tiny_model(tmp / "model"), log=tmp / "server.log",
+                    env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def app_client(app_server):
+    """A gradio_client.Client connected to the shared app."""
+    gradio_client = pytest.importorskip("gradio_client")
+    client = gradio_client.Client(app_server.url, verbose=False)
+    yield client
+    client.close()

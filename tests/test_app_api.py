@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app_server import ROOT, make_tiny_model, start_app
+from app_server import ROOT, make_tiny_model
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -24,20 +24,16 @@ from gradio_client.exceptions import AppError  # noqa: E402
 REAL_PNG = ROOT / "assets" / "examples" / "real_bag_test18.png"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app")
-    model = make_tiny_model(tmp / "model")
-    srv = start_app(model, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(app_server):
+    """The app launched once for all app tests (conftest.app_server)."""
+    return app_server
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    c = Client(server.url, verbose=False)
-    yield c
-    c.close()
+@pytest.fixture
+def client(app_client):
+    """A gradio_client connected to it (conftest.app_client)."""
+    return app_client
 
 
 def _png(path: str) -> Image.Image:
@@ -163,68 +159,77 @@ def test_short_load_test_has_no_errors(server):
     c.close()
 
 
-# ---- in-process checks of gan.app_logic (no server) ---------------------------------------------------
+# ---- in-process checks of gan.app (no server) ---------------------------------------------------
 def test_unconditional_model_without_optional_parts(tmp_path):
     import torch
     from gan import GAN
-    from gan import app_logic as A
+    from gan.app.context import load_context
+    from gan.app.generate import generate_view, make_view
+    from gan.app.inputs import class_choices
+    from gan.app.interpolate import endpoint_from_seed, interpolate_path
+    from gan.app.model_tab import model_summary_markdown
+    from gan.app.project import project_input
+    from gan.app.score import score_inputs
     torch.manual_seed(0)
     GAN(generator={"width": 8}, discriminator={"width": 8}).save_pretrained(tmp_path)
     (tmp_path / "calibration.json").write_text('{"version": 999}')  # stale: must be skipped with a note
-    ctx = A.load_context(local_dir=str(tmp_path))
+    ctx = load_context(local_dir=str(tmp_path))
     assert ctx.directions is None and ctx.calibration is None and ctx.eval_metrics is None
     assert "999" in ctx.notes["calibration"] and "python -m gan.scoring" in ctx.notes["calibration"]
-    assert A.class_choices(ctx) == []
-    view = A.make_view(ctx, 3, "random", 0.8)
+    assert class_choices(ctx) == []
+    view = make_view(ctx, 3, "random", 0.8)
     assert view.label is None
-    assert A.generate_view(ctx, view).image.size == (224, 224)
-    path = A.interpolate_path(ctx, A.endpoint_from_seed(ctx, 1), A.endpoint_from_seed(ctx, 2), 4, "lerp")
+    assert generate_view(ctx, view).image.size == (224, 224)
+    path = interpolate_path(ctx, endpoint_from_seed(ctx, 1), endpoint_from_seed(ctx, 2), 4, "lerp")
     assert path.frames.shape == (4, 1, 28, 28) and len(path.p_real) == 4
     assert path.class_probs is None or path.class_probs.shape == (4, 10)
-    rep = A.score_inputs(ctx, [str(REAL_PNG)], neighbours=False, saliency=False)
+    rep = score_inputs(ctx, [str(REAL_PNG)], neighbours=False, saliency=False)
     assert rep.results[0]["calibrated"] is False and rep.results[0]["label_used"] is None
-    proj = A.project_input(ctx, str(REAL_PNG), steps=3)
+    proj = project_input(ctx, str(REAL_PNG), steps=3)
     assert proj.endpoint.label is None
-    md = A.model_summary_markdown(ctx)
+    md = model_summary_markdown(ctx)
     assert "unconditional" in md and "score calibration" in md
 
 
 def test_share_string_and_npy_restore_the_same_image(tmp_path):
-    from gan import app_logic as A
+    from gan.app.context import load_context
+    from gan.app.generate import export_view, generate_view, make_view, view_from_npy, view_from_share
+    from gan.app.inputs import AppInputError
     make_tiny_model(tmp_path / "m")
-    ctx = A.load_context(local_dir=str(tmp_path / "m"))
-    view = A.make_view(ctx, 11, "Coat", 0.7, {"PC1": -1.5})
-    ex = A.export_view(ctx, view)
+    ctx = load_context(local_dir=str(tmp_path / "m"))
+    view = make_view(ctx, 11, "Coat", 0.7, {"PC1": -1.5})
+    ex = export_view(ctx, view)
     assert "seed=11" in ex.query and "label=4" in ex.query and "PC1=-1.5" in ex.query
-    restored, notes = A.view_from_share(ctx, "https://example.org/?" + ex.query)
+    restored, notes = view_from_share(ctx, "https://example.org/?" + ex.query)
     assert notes == []
     same = lambda a, b: a.tobytes() == b.tobytes()  # noqa: E731
-    original = A.generate_view(ctx, view).image
-    assert same(A.generate_view(ctx, restored).image, original)
-    assert same(A.generate_view(ctx, A.view_from_npy(ctx, ex.npy)).image, original)
+    original = generate_view(ctx, view).image
+    assert same(generate_view(ctx, restored).image, original)
+    assert same(generate_view(ctx, view_from_npy(ctx, ex.npy)).image, original)
     assert same(Image.open(ex.png).convert("L"), original)
-    with pytest.raises(A.AppInputError, match="seed"):
-        A.view_from_share(ctx, "label=3")
+    with pytest.raises(AppInputError, match="seed"):
+        view_from_share(ctx, "label=3")
 
 
 def test_model_card_and_metrics_table(tmp_path):
-    from gan import app_logic as A
+    from gan.app.context import load_context
+    from gan.app.model_tab import class_metrics_markdown, metrics_markdown, metrics_rows, model_card_markdown
     make_tiny_model(tmp_path)
     (tmp_path / "README.md").write_text("---\nlicense: mit\ntags: [gan]\n---\n# Card\n![samples](samples.png)\n"
                                         "![remote](https://example.org/x.png)\ntext\n")
     (tmp_path / "eval.json").write_text('{"fid": 12.3456, "per_class": {"Bag": {"fid": 20.5}}, "n": 5000}')
-    ctx = A.load_context(local_dir=str(tmp_path))
-    card = A.model_card_markdown(ctx)
+    ctx = load_context(local_dir=str(tmp_path))
+    card = model_card_markdown(ctx)
     assert card.startswith("# Card") and "license: mit" not in card
     assert "](samples.png)" not in card and "https://example.org/x.png" in card
-    assert A.metrics_rows(ctx) == [["fid", "12.35"], ["per_class.Bag.fid", "20.5"], ["n", "5000"]]
-    assert "| fid | 12.35 |" in A.metrics_markdown(ctx)
+    assert metrics_rows(ctx) == [["fid", "12.35"], ["per_class.Bag.fid", "20.5"], ["n", "5000"]]
+    assert "| this model | 12.35 |" in metrics_markdown(ctx)  # rendered by gan.evalreport, as in the model card
     # the evaluator's format: the model's row next to the reference rows, and a per-class table
     ev = {"metrics": {"fid": 9.5, "precision": 0.7}, "references": {"train": {"fid": 0.1, "precision": 0.9}},
           "class_fid": {"Bag": 11.0, "Coat": 8.25}, "coverage": {"Bag": 0.5, "Coat": 0.5},
           "memorization": {"verdict": "no closer than real test images"}}
     (tmp_path / "eval.json").write_text(json.dumps(ev))
-    ctx = A.load_context(local_dir=str(tmp_path))
-    md = A.metrics_markdown(ctx)
+    ctx = load_context(local_dir=str(tmp_path))
+    md = metrics_markdown(ctx)
     assert "9.50" in md and "real train images" in md and "no closer than real test images" in md
-    assert "| Coat | 8.25 | 0.5 |" in A.class_metrics_markdown(ctx)
+    assert "| Coat | 8.25 | 0.5 |" in class_metrics_markdown(ctx)

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_server import ROOT, make_tiny_model, start_app
+from app_server import ROOT
 
 gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client import handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from gan.images import MAX_UPLOAD_BYTES  # noqa: E402
@@ -29,22 +29,16 @@ from gan.images import MAX_UPLOAD_BYTES  # noqa: E402
 REAL_PNG = ROOT / "assets" / "examples" / "real_bag_test18.png"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app-sec")
-    model = make_tiny_model(tmp / "model")
-    srv = start_app(model, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
-    srv.model_dir = model
-    srv.scratch = tmp / "scratch"
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(app_server):
+    """The app launched once for all app tests (conftest.app_server)."""
+    return app_server
 
 
-@pytest.fixture(scope="module")
-def client(server):
-    c = Client(server.url, verbose=False)
-    yield c
-    c.close()
+@pytest.fixture
+def client(app_client):
+    """A gradio_client connected to it (conftest.app_client)."""
+    return app_client
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -106,11 +100,19 @@ def test_app_files_model_folder_and_scratch_are_not_served(server, client):
     client.predict(seed_a=1, seed_b=2, frames=3, api_name="/interpolate")  # writes a GIF into the scratch folder
     scratch_files = [p for p in server.scratch.rglob("*") if p.is_file()]
     assert scratch_files, "the app wrote nothing into its scratch folder"
-    private = [ROOT / "app.py", ROOT / "gan" / "app_logic.py", server.model_dir / "generator.safetensors",
+    private = [ROOT / "app.py", ROOT / "gan" / "app" / "context.py", server.model_dir / "generator.safetensors",
                server.model_dir / "config.json", scratch_files[0]]
     for p in private:
         status, _ = _raw_get(server.url, "gradio_api/file=" + urllib.parse.quote(str(p)))
         assert status in (403, 404), (p, status)
+
+
+@pytest.mark.parametrize("image", ["/etc/passwd", {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+                                   {"path": "/etc/passwd"}])
+def test_score_refuses_a_server_path_in_place_of_an_upload(client, image):
+    with pytest.raises(AppError) as e:
+        client.predict(image=image, api_name="/score")
+    assert "root:" not in str(e.value)
 
 
 def test_uploaded_files_are_served_back(server):

@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, make_tiny_model, start_app
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, start_app
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -25,9 +24,13 @@ EXAMPLE = ROOT / "assets" / "examples" / "real_sneaker_test9.png"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(request, tmp_path_factory):
+    """The shared app (conftest.app_server), or one serving GAN_TEST_MODEL_DIR when that is set."""
+    model = os.environ.get("GAN_TEST_MODEL_DIR")
+    if not model:
+        yield request.getfixturevalue("app_server")
+        return
     tmp = tmp_path_factory.mktemp("app-browser")
-    model = os.environ.get("GAN_TEST_MODEL_DIR") or make_tiny_model(tmp / "model")
     srv = start_app(model, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
     yield srv
     srv.stop()
@@ -62,6 +65,22 @@ def _src(page, selector: str) -> str:
     return page.eval_on_selector(selector, "el => el.src")
 
 
+def _image_bytes(page, src: str) -> bytes:
+    """The bytes behind an <img> src: an inline data: URL (the live slider path) or a served file."""
+    if src.startswith("data:"):
+        return base64.b64decode(src.split(",", 1)[1])
+    response = page.request.get(src)
+    assert response.ok, (src, response.status)
+    return response.body()
+
+
+def _images_loaded(page, selector: str) -> None:
+    """Wait until every <img> under selector has loaded and decoded (instead of sleeping before a screenshot)."""
+    page.wait_for_function("(sel) => { const imgs = [...document.querySelectorAll(sel + ' img')]; "
+                           "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+                           arg=selector, timeout=30_000)
+
+
 def test_dragging_a_slider_changes_the_image(page, server):
     _open(page, server)
     serving = page.inner_text("#serving")
@@ -74,7 +93,7 @@ def test_dragging_a_slider_changes_the_image(page, server):
     page.wait_for_function("(old) => document.querySelector('#gen-image img').src !== old", arg=before,
                            timeout=30_000)
     assert slider.input_value() == "0.8"
-    time.sleep(0.3)
+    _images_loaded(page, "#gen-image")
     page.screenshot(path=str(ARTIFACTS / "browser_generate_slider.png"))
     # the live image travels inline as a small PNG, not as a file the browser must fetch
     src = _src(page, "#gen-image img")
@@ -91,9 +110,8 @@ def test_share_link_restores_the_view(page, server):
     assert page.locator("#dir-0 input[type=range]").input_value() == "2"
     assert page.locator("#truncation input[type=range]").input_value() == "0.5"
     # ... and shows exactly the image /generate returns for that state
-    page.wait_for_function("() => document.querySelector('#gen-image img').src.startsWith('data:')",
-                           timeout=30_000)
-    restored = base64.b64decode(_src(page, "#gen-image img").split(",", 1)[1])
+    _images_loaded(page, "#gen-image")
+    restored = _image_bytes(page, _src(page, "#gen-image img"))
     from gradio_client import Client
     c = Client(server.url, verbose=False)
     api = Path(c.predict(seed=77, class_name="Bag", truncation=0.5, sliders={"PC1": 2}, api_name="/generate"))
@@ -112,8 +130,7 @@ def test_uploading_an_image_shows_a_score(page, server):
     m = re.search(r"P\(real\) = ([0-9.]+)", text)
     assert m and 0.0 <= float(m.group(1)) <= 1.0, text
     assert EXAMPLE.name in text
-    page.wait_for_selector("#score-seen img", timeout=30_000)
-    time.sleep(0.5)
+    _images_loaded(page, "#score-seen")
     page.screenshot(path=str(ARTIFACTS / "browser_score.png"), full_page=True)
 
 
@@ -139,7 +156,7 @@ def test_interpolation_gives_a_gif(page, server):
     assert gif.ok and gif.body()[:6] == b"GIF89a"
     link = page.wait_for_selector("#interp-file a", timeout=30_000)
     assert link.get_attribute("href").endswith(".gif")
-    time.sleep(0.5)
+    _images_loaded(page, "#interp-gif")
     page.screenshot(path=str(ARTIFACTS / "browser_interpolate.png"), full_page=True)
 
 

@@ -191,9 +191,10 @@ def test_model_card_has_metadata_metrics_and_links(model_dir: Path) -> None:
     text = card.text
     for link in ("](samples.png)", "](progress.gif)", "](curves.png)"):
         assert link in text
-    assert "| **this model** | 12.5 | 0.012 ± 0.002 | 0.71 | 0.45 |" in text
-    assert "| real train images (floor) | 0.9 | 0 ± 0.001 | – | – |" in text
-    assert "| untrained | 310 | – |" in text
+    assert "| | FID ↓ | KID ×1000 ↓ | precision ↑ | recall ↑ |" in text
+    assert "| **this model** | 12.50 | 12.00 ± 2.00 | 0.710 | 0.450 |" in text
+    assert "| real train images (floor) | 0.90 | 0.00 ± 1.00 | – | – |" in text
+    assert "| untrained | 310.00 | – |" in text
     assert "(10,000 samples, references with 10,000 images, seed 0, feature classifier test accuracy 92.20%, " \
         "2026-11-23)" in text and "Memorization: no closer." in text and "kid_std" not in text
     assert "not comparable to published (Inception) FIDs" in text
@@ -217,14 +218,14 @@ def test_model_card_reads_eval_json_and_cli_rerenders(model_dir: Path) -> None:
     assert GAN.from_pretrained(model_dir).config() == tiny_model().config()  # weights untouched
 
 
-def test_reference_names_match_gan_metrics() -> None:
-    """modelcard keeps a copy of gan.metrics.REFERENCE_NAMES (to render cards without torchmetrics)."""
-    import ast
-    from gan import modelcard
-    tree = ast.parse((ROOT / "gan" / "metrics.py").read_text())
-    node = next(n for n in tree.body
-                if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REFERENCE_NAMES")
-    assert ast.literal_eval(node.value) == modelcard.REFERENCE_NAMES
+def test_model_card_renders_without_torchmetrics(model_dir: Path) -> None:
+    """The card and its metric table render in a process where torchmetrics cannot be imported."""
+    (model_dir / "eval.json").write_text(json.dumps(EVAL))
+    code = ("import sys; sys.modules['torchmetrics'] = None; from gan.modelcard import rerender; "
+            f"print(rerender({str(model_dir)!r}).read_text())")
+    r = run(["-c", code], {})
+    assert r.returncode == 0, r.stderr
+    assert "| **this model** | 12.50 |" in r.stdout and "## Evaluation" in r.stdout
 
 
 def test_parse_eval_results_shapes() -> None:
@@ -286,7 +287,8 @@ def test_push_uploads_only_model_artifacts(model_dir: Path, monkeypatch: pytest.
         (model_dir / f).write_text("{}")
     write_model_card(model_dir, model=tiny_model(), options=OPTIONS)
     for f in ("ckpts/ckpt-00000002.pt", "progress/step_00000001.png", "best/generator.safetensors",
-              "best/config.json", "pytorch_model.bin", ".hidden.json", "config.json.tmp"):
+              "best/config.json", "pytorch_model.bin", ".hidden.json", "config.json.tmp", ".config.json.tmp",
+              "classifier.safetensors", "classifier.json", "metric_references.json"):  # the metric classifier: not ours
         (model_dir / f).parent.mkdir(exist_ok=True)
         (model_dir / f).write_text("x")
     calls = {}
@@ -306,6 +308,45 @@ def test_push_uploads_only_model_artifacts(model_dir: Path, monkeypatch: pytest.
     assert up["allow_patterns"] == UPLOAD_PATTERNS and up["ignore_patterns"] == UPLOAD_IGNORE
     assert 'GAN.from_pretrained("me/x")' in (model_dir / "README.md").read_text()  # the card names the repo
     assert not [f for f in filter_repo_objects(["x.bin", "x.pt", "x.pkl", "x.ckpt"], allow_patterns=DOWNLOAD_PATTERNS)]
+
+
+def test_gan_push_to_hub_pushes_a_model_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GAN.push_to_hub keeps the mixin's signature and goes through push_folder: config, weights and our card."""
+    from huggingface_hub import HfApi
+    calls: dict = {}
+
+    def upload(self, **k):
+        folder = Path(k["folder_path"])
+        calls["files"] = sorted(p.name for p in folder.iterdir())
+        calls["card"] = (folder / "README.md").read_text() if (folder / "README.md").is_file() else None
+        calls["loaded"] = GAN.from_pretrained(folder).generate(2, seed=0, labels=1)
+        calls.update(k)
+
+    def create(self, repo_id, **k):
+        calls["private"] = k["private"]
+        return f"https://hf.test/{repo_id}"
+    monkeypatch.setattr(HfApi, "repo_info", lambda self, *a, **k: None)
+    monkeypatch.setattr(HfApi, "create_repo", create)
+    monkeypatch.setattr(HfApi, "create_branch", lambda self, repo_id, **k: None)
+    monkeypatch.setattr(HfApi, "upload_folder", upload)
+    model = tiny_model()
+    url = model.push_to_hub("me/x", token="hf_fake", branch="dev", commit_message="first", private=True,
+                            model_card_kwargs={"options": OPTIONS, "eval_results": EVAL})
+    assert url == "https://hf.test/me/x/tree/dev" and calls["private"] is True
+    assert calls["revision"] == "dev" and calls["commit_message"] == "first"
+    assert calls["files"] == ["README.md", "config.json", "discriminator.safetensors", "eval.json",
+                              "generator.safetensors", "training_options.json"]
+    assert 'GAN.from_pretrained("me/x")' in calls["card"] and "| **this model** | 12.50 |" in calls["card"]
+    assert "Trained on CPU" in calls["card"]
+    assert torch.equal(calls["loaded"], model.generate(2, seed=0, labels=1))
+    model.push_to_hub("me/x", token="hf_fake", allow_patterns=["*.safetensors", "config.json"])
+    assert calls["files"] == ["config.json", "discriminator.safetensors", "generator.safetensors"]
+    with pytest.raises(PushError, match="missing discriminator.safetensors"):
+        model.push_to_hub("me/x", token="hf_fake", ignore_patterns=["discriminator.*"])
+    with pytest.raises(TypeError, match="model_card_kwargs accepts"):
+        model.push_to_hub("me/x", token="hf_fake", model_card_kwargs={"license": "x"})
+    with pytest.raises(PushError, match="is not of the form OWNER/NAME"):
+        model.push_to_hub("no/t/valid", token="hf_fake")
 
 
 def test_push_errors_never_show_the_token(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,17 +15,22 @@ import scipy.linalg
 import torch
 
 from gan import GAN
-from gan.classifier import DEFAULT_PATH, config_path, load_classifier, predict
+from gan.classifier import DEFAULT_PATH, config_path, load_classifier, optional_classifier, predict
 from gan.data import FASHION_MNIST_CLASSES, load_dataset, to_uint8
+from gan.evalreport import class_table, evaluation_markdown, metric_table
 from gan.evaluate import read_samples
-from gan.metrics import (ClassifierFeatures, distance_summary, embed, fid, format_table, inception_score, kid,
-                         memorization_verdict, nearest_train_distances, precision_recall, training_evaluator)
+from gan.metrics import (ClassifierFeatures, compute_references, distance_summary, embed, fid, generate_uint8,
+                         inception_score, kid, memorization_verdict, nearest_train_distances, precision_recall,
+                         references_path, shipped_references_path, training_evaluator)
+from gan.models import seed_latents
+from gan.sample import sample_images
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +131,31 @@ def test_shipped_classifier_classifies_test_images(test_set):
     assert acc >= 0.90
     assert DEFAULT_PATH.stat().st_size < 1_000_000
     assert config_path(DEFAULT_PATH).is_file()
+    assert DEFAULT_PATH.parent == ROOT / "gan" / "assets" / "classifier"  # package data, not a model folder
+    assert not (ROOT / "checkpoints" / DEFAULT_PATH.name).exists()
+    assert optional_classifier() == (model, "ok")
+    missing, why = optional_classifier(ROOT / "nowhere.safetensors")
+    assert missing is None and "nowhere.safetensors not found" in why
+
+
+def test_shipped_reference_statistics_answer_without_computing(monkeypatch, tmp_path):
+    """The references of the shipped evaluation (10k images) come from the package, read-only, offline."""
+    monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path))
+    shipped = json.loads(shipped_references_path().read_text())
+    assert "n=10000,seed=0" in shipped["entries"]
+    monkeypatch.setattr("gan.metrics._reference_entry", lambda *a: pytest.fail("recomputed shipped references"))
+    assert compute_references(10000) == shipped["entries"]["n=10000,seed=0"]
+    assert references_path().parent == tmp_path / "metric_references" and not references_path().exists()
+
+
+def test_metrics_sampling_follows_the_seed_rule(tiny_model):
+    """gan.metrics and gan.sample draw their latents and labels with seed_latents, like GAN.generate."""
+    model = GAN.from_pretrained(tiny_model)
+    images, labels = generate_uint8(model.generator, 30, seed=5)
+    assert torch.equal(labels, seed_latents(5, 30, model.z_dim, 10)[1])
+    assert torch.equal(images, to_uint8(model.generate(30, seed=5)))
+    sampled, sampled_labels = sample_images(model, 30, seed=5)
+    assert np.array_equal(sampled, images[:, 0].numpy()) and np.array_equal(sampled_labels, labels.numpy())
 
 
 def test_training_evaluator_returns_the_contract_keys(tiny_model):
@@ -138,14 +170,24 @@ def test_training_evaluator_returns_the_contract_keys(tiny_model):
     assert 0.0 <= res["label_accuracy"] <= 1.0
 
 
-def test_format_table_has_one_row_per_model_and_reference():
+def test_metric_table_has_one_row_per_model_and_reference():
     row = {"fid": 12.345, "kid": 0.0021, "precision": 0.7, "recall": 0.5, "inception_score": 8.0,
            "coverage_min": 0.08, "class_fid_mean": 20.0, "label_accuracy": None}
-    table = format_table({"metrics": row}, {"train": {**row, "fid": 0.5}, "blur": row})
-    lines = table.splitlines()
-    assert len(lines) == 5 and "12.35" in lines[2] and "| real train images (floor) | 0.50" in lines[3]
-    assert "2.10" in lines[2]  # KID shown x1e3
-    assert "label acc." not in lines[0]  # a column that no row has is dropped
+    ev = {"metrics": row, "references": {"train": {**row, "fid": 0.5}, "blur": row}, "n_samples": 300, "seed": 1}
+    lines = metric_table(ev, model_name="model").splitlines()
+    assert len(lines) == 5 and lines[2].startswith("| model | 12.35 |")
+    assert "| real train images (floor) | 0.50" in lines[3]
+    assert lines[0].startswith("| | FID ↓ | KID ×1000 ↓ | precision ↑") and "2.10" in lines[2]  # KID shown x1e3
+    assert "label accuracy" not in lines[0]  # a column that no row has is dropped
+    assert metric_table({"fid": 3.0, "fid_std": 0.5, "num_samples": 10}) == (
+        "| | FID ↓ |\n|---|---|\n| this model | 3.00 ± 0.50 |")  # flat eval.json: counts are not metrics
+    assert metric_table({}) == ""
+    assert metric_table({"rows": [{"name": "m", "fid": 1.0}, {"name": "ref", "fid": 0.5}]}).endswith(
+        "| this model | 1.00 |\n| ref | 0.50 |")  # the first row is the model
+    md = evaluation_markdown({**ev, "memorization": {"verdict": "no closer than real test images"}})
+    assert md.endswith("_300 samples, seed 1._\n\nMemorization: no closer than real test images.")
+    assert class_table({"class_fid": {"Bag": 11.0, "Coat": 8.25}, "coverage": {"Bag": 0.5, "Coat": None}}) == (
+        "| class | FID within class | share of samples |\n|---|---|---|\n| Bag | 11 | 0.5 |\n| Coat | 8.25 | – |")
 
 
 def test_sample_cli_writes_images_in_fashion_mnist_convention(tiny_model, tmp_path):
@@ -200,19 +242,25 @@ def _write(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> 
 
 
 def test_evaluate_cli_on_samples_and_on_a_bad_file(tmp_path, test_set):
-    # references are cached next to the classifier: use a copy so the shipped cache is left alone
+    # a classifier given with --classifier (a copy of the shipped one); references are cached in GAN_CACHE_DIR
+    (tmp_path / "clf").mkdir()
     for f in (DEFAULT_PATH, config_path(DEFAULT_PATH)):
-        shutil.copy(f, tmp_path / f.name)
-    clf = str(tmp_path / DEFAULT_PATH.name)
+        shutil.copy(f, tmp_path / "clf" / f.name)
+    clf = str(tmp_path / "clf" / DEFAULT_PATH.name)
+    shipped_before = sorted(p.name for p in DEFAULT_PATH.parent.iterdir())
+    env = {"GAN_CACHE_DIR": str(tmp_path / "cache")}
     samples = _write(tmp_path / "real.npz", test_set.images[:300, 0].numpy(), test_set.labels[:300].numpy())
-    r = run_cli("gan.evaluate", "--samples", str(samples), "--classifier", clf)
+    r = run_cli("gan.evaluate", "--samples", str(samples), "--classifier", clf, env=env)
     assert r.returncode == 0, r.stderr
     assert "| real train images (floor) |" in r.stdout and "no closer than real test images" in r.stdout
     model_row = next(line for line in r.stdout.splitlines() if line.startswith("| model |"))
     label_acc = float(model_row.rstrip(" |").split("|")[-1])
     assert label_acc >= 0.85  # real test images carry their true labels
-    assert (tmp_path / "metric_references.json").is_file()
+    cached = list((tmp_path / "cache" / "metric_references").glob("*.json"))
+    assert len(cached) == 1 and "n=300,seed=0" in json.loads(cached[0].read_text())["entries"]
+    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == ["classifier.json", "classifier.safetensors"]
+    assert sorted(p.name for p in DEFAULT_PATH.parent.iterdir()) == shipped_before  # the package is read-only
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((10, 28, 28), np.float32))
-    r = run_cli("gan.evaluate", "--samples", str(bad), "--classifier", clf)
+    r = run_cli("gan.evaluate", "--samples", str(bad), "--classifier", clf, env=env)
     assert r.returncode == 2 and "must be uint8" in r.stderr and "Traceback" not in r.stderr

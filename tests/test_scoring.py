@@ -195,7 +195,7 @@ def test_ood_statistics_with_a_classifier(model: GAN, test_images: torch.Tensor,
     from gan.classifier import FashionClassifier
     torch.manual_seed(0)
     clf = FashionClassifier().eval().requires_grad_(False)  # random weights: exercises the code path only
-    monkeypatch.setattr(scoring, "get_classifier", lambda: clf)
+    monkeypatch.setattr(scoring.analysis, "get_classifier", lambda: clf)  # the one place scoring asks for it
     c = calibrate(model, n_real=300, n_fake=300, n_ood_train=1000)
     assert c.label_rule == "classifier" and c.ood is not None
     means = np.asarray(c.ood["class_means"])

@@ -9,7 +9,6 @@ import copy
 import importlib
 import json
 import math
-import os
 import platform
 import time
 from dataclasses import asdict
@@ -20,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..data import ImageData
+from ..fileio import atomic_write_json, atomic_write_text
 from ..models import Discriminator, Generator
 from ..pretrained import GAN
 from ..visualize import grid_image, plot_curves, read_metrics, save_gif
@@ -95,7 +95,7 @@ def evaluate(run: Run, evaluate_fn: Callable[[Generator], dict], metrics_f: Text
     if fid < run.best_fid:
         run.best_fid = fid
         as_gan(G_snap, run.D, run.data, run.cfg.dataset).save_pretrained(run.out / "best")
-        (run.out / "best" / "best.json").write_text(json.dumps(row, indent=2))
+        atomic_write_json(run.out / "best" / "best.json", row)
 
 
 def write_model_folder(run: Run, wall: float) -> None:
@@ -114,7 +114,7 @@ def write_model_folder(run: Run, wall: float) -> None:
                "steps_done": run.total, "images_seen": run.total * run.batch * world,
                "torch_version": torch.__version__, "python": platform.python_version(),
                "num_train_images": len(run.data)}
-    (out / "training_options.json").write_text(json.dumps(options, indent=2))
+    atomic_write_json(out / "training_options.json", options)
     try:
         from ..modelcard import write_model_card
         write_model_card(out, model=model, options=options)
@@ -139,9 +139,7 @@ def postprocess(out: Path) -> None:
 def truncate_metrics(path: Path, step: int) -> None:
     """Drop metrics rows logged after the checkpoint we resume from (they will be logged again)."""
     rows = [r for r in read_metrics(path) if r.get("step", 0) <= step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def wall_time(run: Run) -> float:

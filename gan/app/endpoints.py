@@ -1,0 +1,177 @@
+"""Gradio glue shared by app.py: the error wrapper, inline PNG payloads, and the named API endpoints.
+
+The endpoints are registered with ``gr.api`` (no hidden components): Gradio derives each endpoint's
+parameters and return values from the type hints below, so this module must not use
+``from __future__ import annotations`` (string hints would collapse a tuple return into one output).
+
+    /generate(seed, class_name, truncation, sliders) -> PNG
+    /interpolate(seed_a, seed_b, class_a, class_b, method, frames, truncation) -> GIF, PNG strip, PNG plot, dict
+    /score(image) -> dict, PNG          /project(image, class_name, steps) -> PNG, dict
+    /noop(x) -> x                       (undocumented: the round trip benchmarks/app_latency.py compares with)
+"""
+
+import base64
+import functools
+import html
+import io
+import logging
+import os
+from typing import Any, Callable
+
+import gradio as gr
+from gradio import FileData
+from PIL import Image
+
+from ..images import ImageInputError
+from .context import AppContext
+from .generate import generate_view, make_view
+from .inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError
+from .interpolate import endpoint_from_seed, interpolate_path
+from .project import DEFAULT_PROJECT_STEPS, project_input
+from .score import score_inputs
+from .scratch import save_png
+
+log = logging.getLogger(__name__)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn bad input into a short gr.Error; any other failure becomes a generic gr.Error (logged)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (AppInputError, ImageInputError) as e:
+            raise gr.Error(html.escape(str(e), quote=False), print_exception=False) from None
+        except Exception as e:  # noqa: BLE001 - nothing else may escape to the user
+            log.exception("handler %s failed", fn.__name__)
+            raise gr.Error(f"internal error ({type(e).__name__}); please try other inputs",
+                           print_exception=False) from None
+
+    return wrapped
+
+
+def inline_png(image: Image.Image) -> dict:
+    """gr.Image's payload (ImageData) for a PIL image, the PNG inline as a data: URL.
+
+    Returned by events wired with ``postprocess=False`` (the live slider path): the image travels in the
+    event's own response, so no cache file is written and the browser makes no second request.
+    """
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"path": None, "url": url, "orig_name": "generated.png", "mime_type": "image/png"}
+
+
+def png_result(image: Image.Image) -> FileData:
+    """A PIL image as an API file result: a PNG written into a scratch folder, copied by Gradio into its cache."""
+    return FileData(path=str(save_png(image)), mime_type="image/png")
+
+
+def uploaded(image: Any) -> tuple[str, str]:
+    """(server path, original name) of a file sent with gradio_client.handle_file; else AppInputError.
+
+    Only a FileData payload is accepted: Gradio checks that its path lies in the upload folder before
+    the function runs, whereas a bare path string would name any file on the server.
+    """
+    if not image:
+        raise AppInputError("no image file given")
+    if not (isinstance(image, dict) and isinstance(image.get("path"), str)
+            and (image.get("meta") or {}).get("_type") == "gradio.FileData"):
+        raise AppInputError("image must be an uploaded file: pass handle_file(path) from gradio_client")
+    return image["path"], image.get("orig_name") or os.path.basename(image["path"])
+
+
+class Api:
+    """The named API endpoints for one loaded model (methods, so gr.api reads their signatures)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    @user_errors
+    def generate(self, seed: int, class_name: str = RANDOM_CLASS, truncation: float = 1.0,
+                 sliders: dict[str, float] | None = None) -> FileData:
+        """One generated image (224x224 PNG, 28x28 upscaled x8) for a seed, class, truncation and slider values.
+
+        Args:
+            seed: whole number 0..2147483647; the seed alone fixes the latent (same seed, same image).
+            class_name: a class name (e.g. "Bag"), its index, or "random" (the class the seed picks).
+            truncation: 0..2; the latent is scaled by it (< 1: more typical, less varied).
+            sliders: {direction name: value in -5..5}, e.g. {"PC1": 1.5}; names as in the Generate tab.
+        Returns:
+            the PNG file.
+        """
+        view = make_view(self.ctx, seed, class_name, truncation, sliders or {})
+        return png_result(generate_view(self.ctx, view).image)
+
+    @user_errors
+    def interpolate(self, seed_a: int, seed_b: int, class_a: str = RANDOM_CLASS, class_b: str = RANDOM_CLASS,
+                    method: str = "slerp", frames: int = 16,
+                    truncation: float = 1.0) -> tuple[FileData, FileData, FileData, dict]:
+        """Interpolation from (seed_a, class_a) to (seed_b, class_b): GIF, frame strip, plot, per-frame scores.
+
+        Args:
+            seed_a: seed of the first endpoint.
+            seed_b: seed of the second endpoint.
+            class_a: class of the first endpoint (name, index or "random").
+            class_b: class of the second endpoint; the class embedding blends linearly along the path.
+            method: "slerp" or "lerp" for the latent path.
+            frames: number of frames, 2..64, endpoints included.
+            truncation: 0..2, applied to both seed latents.
+        Returns:
+            the animated GIF, a PNG strip of the frames, a PNG plot, and per-frame numbers (t, d_logit, p_real,
+            p_real_calibrated, predicted_class, predicted_prob).
+        """
+        a = endpoint_from_seed(self.ctx, seed_a, class_a, truncation)
+        b = endpoint_from_seed(self.ctx, seed_b, class_b, truncation)
+        r = interpolate_path(self.ctx, a, b, frames, method)
+        gif = FileData(path=str(r.gif), mime_type="image/gif")
+        return gif, png_result(r.strip), png_result(r.plot), r.summary(self.ctx)
+
+    @user_errors
+    def score(self, image: FileData) -> tuple[dict, FileData]:
+        """Discriminator score of one image file: calibrated P(real), raw logit, percentiles, class, OOD flag.
+
+        Args:
+            image: an image file (PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB and 25 megapixels).
+        Returns:
+            a dict (p_real, calibrated, logit, p_real_raw, p_real_calibrated, percentile_real, percentile_fake,
+            pred_name, pred_prob, ood, ood_reason, label_used, preprocessing, ...) and the 28x28 input as D sees it.
+        """
+        path, name = uploaded(image)
+        report = score_inputs(self.ctx, [path], names=[name], neighbours=False, saliency=False)
+        return report.results[0], png_result(report.seen[0][0])
+
+    @user_errors
+    def project(self, image: FileData, class_name: str = AUTO_CLASS,
+                steps: int = DEFAULT_PROJECT_STEPS) -> tuple[FileData, dict]:
+        """Project an image file into the latent space: the reconstruction and its latent, class and loss.
+
+        Args:
+            image: an image file (as for /score).
+            class_name: a class name or index, or "auto" to try the likeliest classes and keep the best.
+            steps: optimisation steps, 2..1000.
+        Returns:
+            the reconstruction (PNG) and a dict (label, class_name, loss, mse, steps, seconds, candidates, z).
+        """
+        path, _ = uploaded(image)
+        p = project_input(self.ctx, path, class_name, steps=steps)
+        return png_result(p.reconstruction), p.summary
+
+    @staticmethod
+    def noop(x: float = 0.0) -> float:
+        """No-op round trip (undocumented; benchmarks/app_latency.py compares the slider path with it)."""
+        return x
+
+
+def register_api(ctx: AppContext, *, heavy: dict[str, Any]) -> Api:
+    """Register the named endpoints with gr.api inside the current gr.Blocks (heavy: /project's concurrency)."""
+    api = Api(ctx)
+    gr.api(api.generate, api_name="generate")
+    gr.api(api.interpolate, api_name="interpolate")
+    gr.api(api.score, api_name="score")
+    gr.api(api.project, api_name="project", **heavy)
+    gr.api(api.noop, api_name="noop", api_visibility="undocumented")
+    return api
