@@ -54,15 +54,19 @@ def test_directions_and_calibration_belong_to_these_weights(shipped: GAN) -> Non
     assert 0.5 < cal.metrics["auc"] <= 1.0
 
 
-def test_recorded_metrics_meet_the_quality_bars() -> None:
-    ev = json.loads((EMBEDDED_DIR / "eval.json").read_text())
+@pytest.mark.slow
+def test_live_metrics_meet_the_quality_bars(shipped: GAN) -> None:
+    """Measured now on these weights (2,000 samples), not read back from the committed eval.json."""
+    from gan.metrics import evaluate_model
+    ev = evaluate_model(shipped, n=2000, n_ref=10_000)  # references: the shipped 10,000-image statistics
     m, refs = ev["metrics"], ev["references"]
-    assert ev["n_samples"] >= 10_000
     for ref in ("blur", "noise"):
-        assert m["fid"] < refs[ref]["fid"]
+        assert m["fid"] < refs[ref]["fid"] / 5
         assert m["precision"] > refs[ref]["precision"] and m["recall"] > refs[ref]["recall"]
+    recorded = json.loads((EMBEDDED_DIR / "eval.json").read_text())["metrics"]
+    assert m["fid"] < recorded["fid"] + 1.0, "FID is far from what the model card records"
     assert min(ev["coverage"].values()) >= 0.07
-    assert m["label_accuracy"] >= 0.90
+    assert m["label_accuracy"] >= 0.88
     mem = ev["memorization"]
     assert mem["samples"]["mean"] >= mem["test"]["mean"] * 0.95
 
