@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -125,12 +124,10 @@ def test_score_text_file_named_png_is_a_clean_error(client, tmp_path):
 
 
 def test_project_returns_a_reconstruction(client):
-    t = time.perf_counter()
     recon, info = client.predict(image=handle_file(str(REAL_PNG)), steps=6, api_name="/project")
     assert _png(recon).size == (224, 224)
     assert 0 <= info["label"] < 10 and info["class_name"] != "-"
     assert len(info["z"]) == 64 and math.isfinite(info["loss"])
-    assert time.perf_counter() - t < 60
     fixed, info2 = client.predict(image=handle_file(str(REAL_PNG)), class_name="Bag", steps=4, api_name="/project")
     assert info2["class_name"] == "Bag"
 
