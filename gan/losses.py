@@ -4,6 +4,10 @@ The classic minimax game of Goodfellow et al. 2014 is
     min_G max_D  E_x[log D(x)] + E_z[log(1 - D(G(z)))],   D(x) = sigmoid(logit(x)).
 D maximises it; in practice G maximises log D(G(z)) instead (the *non-saturating* loss), which gives
 strong gradients early in training.  ``softplus(-l) = -log sigmoid(l)`` keeps it numerically stable.
+
+``rpgan`` is the relativistic pairing loss of RpGAN (Jolicoeur-Martineau 2018) that R3GAN (Huang et al.,
+NeurIPS 2024) combines with R1 and R2 penalties: D scores each real image against a generated one,
+D wants sigmoid(D(x) - D(G(z))) -> 1, G wants the reverse.  Use it with ``--r1 G --r2 G``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("ns", "hinge", "wgan-gp")
+LOSSES = ("ns", "hinge", "wgan-gp", "rpgan")
+PAIRED_LOSSES = ("rpgan",)  # G losses that also need D(x) of a real batch
 
 
 def ns_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -41,14 +46,26 @@ def generator_mean_loss(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def rpgan_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(D(x) - D(G(z))) over (real, fake) pairs: the relativistic pairing loss for D."""
+    return F.softplus(fake - real).mean()
+
+
+def rpgan_g_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """-log sigmoid(D(G(z)) - D(x)): the relativistic pairing loss for G (real: D's logits of real images)."""
+    return F.softplus(real - fake).mean()
+
+
 def d_loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Discriminator loss by name."""
-    return {"ns": ns_d_loss, "hinge": hinge_d_loss, "wgan-gp": wasserstein_d_loss}[check_loss(name)]
+    return {"ns": ns_d_loss, "hinge": hinge_d_loss, "wgan-gp": wasserstein_d_loss,
+            "rpgan": rpgan_d_loss}[check_loss(name)]
 
 
-def g_loss_fn(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Generator loss by name."""
-    return {"ns": ns_g_loss, "hinge": generator_mean_loss, "wgan-gp": generator_mean_loss}[check_loss(name)]
+def g_loss_fn(name: str) -> Callable[..., torch.Tensor]:
+    """Generator loss by name: fn(fake_logits), or fn(fake_logits, real_logits) for PAIRED_LOSSES."""
+    return {"ns": ns_g_loss, "hinge": generator_mean_loss, "wgan-gp": generator_mean_loss,
+            "rpgan": rpgan_g_loss}[check_loss(name)]
 
 
 def check_loss(name: str) -> str:
@@ -58,9 +75,12 @@ def check_loss(name: str) -> str:
     return name
 
 
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data; ``real`` must require grad."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+def r1_penalty(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """E[||grad_x D(x)||^2] (Mescheder et al. 2018); ``images`` must require grad.
+
+    On real images this is R1; on generated images (detached from G) it is R2, as R3GAN uses it.
+    """
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 

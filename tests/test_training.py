@@ -180,6 +180,9 @@ def test_a_finished_folder_is_not_overwritten(fake_fashion: Path, tmp_path: Path
     ["--loss", "wgan-gp"],
     ["--loss", "ns", "--r1", "1.0"],
     ["--loss", "hinge", "--r1", "0.5", "--augment", "color,translation,cutout"],
+    ["--loss", "rpgan", "--r1", "0.5", "--r2", "0.5"],
+    ["--lr-schedule", "cosine", "--lr-warmup", "1"],
+    ["--ema-halflife-kimg", "0.5"],
     ["--augment", ""],
     ["--augment", "cutout"],
     ["--no-ema"],
@@ -283,3 +286,47 @@ def test_output_folder_copy_still_loads(reference_run: Path, tmp_path: Path) -> 
     shutil.copytree(reference_run, dst, ignore=shutil.ignore_patterns("ckpts", "progress"))
     a, b = GAN.from_pretrained(str(reference_run)), GAN.from_pretrained(str(dst))
     assert torch.equal(a.generate(3, seed=1), b.generate(3, seed=1))
+
+
+def test_lr_schedule_and_ema_halflife_follow_the_step(fake_fashion: Path, tmp_path: Path) -> None:
+    """Warm-up then cosine decay, logged per step; a resumed run continues the schedule where it stopped."""
+    args = ("--lr-schedule", "cosine", "--lr-warmup", "2", "--lr-final", "0.1", "--ckpt-every", "3")
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, *args, steps=6)) == 0
+    lrs = [r["lr_g"] for r in read_jsonl(out / "metrics.jsonl")]
+    base = 2e-4
+    assert lrs[0] == pytest.approx(base / 2) and lrs[1] == pytest.approx(base)  # warm-up
+    assert lrs[2] == pytest.approx(base) and lrs[2] > lrs[3] > lrs[4] > lrs[5]  # then a cosine decay ...
+    assert lrs[5] == pytest.approx(base * 0.1)  # ... to 10% at the last step
+    final = tensors(out / "generator.safetensors")
+    (out / "ckpts" / "ckpt-00000006.pt").unlink()  # as if killed after the step-3 checkpoint
+    assert run_main(tiny_args(fake_fashion, out, *args, "--resume", steps=6)) == 0
+    assert [r["lr_g"] for r in read_jsonl(out / "metrics.jsonl")] == lrs
+    resumed = tensors(out / "generator.safetensors")
+    assert all(torch.equal(final[k], resumed[k]) for k in final)
+
+
+def test_schedule_functions() -> None:
+    from gan.train.schedules import ema_beta, lr_factor
+    assert [lr_factor("constant", s, 10) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]
+    assert lr_factor("linear", 0, 11, final=0.5) == 1.0 and lr_factor("linear", 10, 11, final=0.5) == 0.5
+    assert lr_factor("cosine", 0, 11, warmup=0, final=0.0) == 1.0
+    assert lr_factor("cosine", 10, 11, final=0.0) == pytest.approx(0.0)
+    assert [lr_factor("cosine", s, 10, warmup=4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        lr_factor("step", 5, 10)
+    # a half-life of 10 kimg at 1000 images per step: 10 steps halve the old weights' share
+    b = ema_beta(10_000, beta=0.999, halflife_kimg=10.0, images_per_step=1000)
+    assert b ** 10 == pytest.approx(0.5)
+    assert ema_beta(10_000, beta=0.999) == 0.999 and ema_beta(0, beta=0.999) == pytest.approx(0.1)
+
+
+def test_rpgan_loss_is_relativistic() -> None:
+    from gan.losses import d_loss_fn, g_loss_fn, r1_penalty
+    real, fake = torch.tensor([2.0, 1.0]), torch.tensor([-1.0, 0.0])
+    d, g = d_loss_fn("rpgan"), g_loss_fn("rpgan")
+    assert d(real, fake) < d(fake, real)  # D is rewarded for ranking each real above its paired fake
+    assert g(fake, real) == pytest.approx(float(d(fake, real)))  # G's loss is D's with the roles swapped
+    assert d(real + 5, fake + 5) == pytest.approx(float(d(real, fake)))  # only differences count
+    x = torch.randn(3, 1, 4, 4, requires_grad=True)
+    assert r1_penalty((x * 2).sum(dim=(1, 2, 3)), x).item() == pytest.approx(4.0 * 16)

@@ -116,7 +116,8 @@ def _log_row(run: Run, log: dict, metrics_f: TextIO | None, bar) -> None:  # noq
     vals = (log["acc"] / max(log["n"], 1)).tolist()
     dt = time.time() - log["t"]
     row = {"step": run.step, "epoch": round(run.step / run.steps_per_epoch, 3), "d_loss": vals[0],
-           "g_loss": vals[1], "d_real": vals[2], "d_fake": vals[3], "img_per_s": log["images"] / max(dt, 1e-9),
+           "g_loss": vals[1], "d_real": vals[2], "d_fake": vals[3], "lr_g": run.opt_G.param_groups[0]["lr"],
+           "img_per_s": log["images"] / max(dt, 1e-9),
            "time_s": round(wall_time(run), 2)}
     log["acc"].zero_()
     log.update(n=0, images=0, t=time.time())

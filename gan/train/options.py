@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from ..augment import parse_policy
 from ..data import DATASETS
 from ..losses import LOSSES
+from .schedules import LR_SCHEDULES
 
 # keys that change the model or the data order: a checkpoint only resumes a run that agrees on them
 RESUME_KEYS = ("dataset", "resolution", "channels", "conditional", "z_dim", "g_width", "d_width",
@@ -36,15 +37,20 @@ class TrainConfig:
     d_width: int = 32
     spectral_norm: bool = True
     loss: str = "hinge"  # ns (non-saturating, the 2014 paper's), hinge, wgan-gp
-    r1: float = 0.0  # R1 penalty weight gamma (0 = off)
+    r1: float = 0.0  # R1 penalty weight gamma on real images (0 = off)
+    r2: float = 0.0  # R2 penalty weight gamma on generated images (0 = off; R3GAN: --loss rpgan --r1 G --r2 G)
     gp_weight: float = 10.0  # WGAN-GP weight (loss=wgan-gp only)
     d_steps: int = 1  # D updates per G update
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    lr_schedule: str = "constant"  # constant, cosine or linear decay (to lr_final x the base rate at the end)
+    lr_warmup: int = 0  # steps of linear learning-rate warm-up
+    lr_final: float = 0.1  # the learning rate at the last step, as a fraction of --lr-g/--lr-d (cosine, linear)
     beta1: float = 0.5
     beta2: float = 0.999
     ema: bool = True
     ema_beta: float = 0.999
+    ema_halflife_kimg: float = 0.0  # EMA half-life in thousands of images (StyleGAN2); 0 = use --ema-beta
     augment: str = "translation"  # DiffAugment policy: comma-separated color, translation, cutout; "" = off
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N
@@ -82,8 +88,13 @@ class TrainConfig:
             raise TrainingError(f"--ema-beta must be in [0, 1), got {self.ema_beta}")
         if self.lr_g <= 0 or self.lr_d <= 0:
             raise TrainingError("--lr-g and --lr-d must be > 0")
-        if self.r1 < 0 or self.eval_every < 0:
-            raise TrainingError("--r1 and --eval-every must be >= 0")
+        if self.r1 < 0 or self.r2 < 0 or self.eval_every < 0 or self.lr_warmup < 0 or self.ema_halflife_kimg < 0:
+            raise TrainingError("--r1, --r2, --eval-every, --lr-warmup and --ema-halflife-kimg must be >= 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise TrainingError(f"--lr-schedule {self.lr_schedule!r} is unknown; choose one of "
+                                f"{', '.join(LR_SCHEDULES)}")
+        if not 0 < self.lr_final <= 1:
+            raise TrainingError(f"--lr-final must be in (0, 1], got {self.lr_final}")
         try:
             parse_policy(self.augment)
         except ValueError as e:

@@ -26,7 +26,7 @@ from ..visualize import grid_image, plot_curves, read_metrics, save_gif
 from .run import PROGRESS_DIR, Run, hardware_description
 
 # computed once per finished Fashion-MNIST model: (what, module, function(folder)); each is optional
-POSTPROCESS_STEPS = (("directions", "gan.directions", "write_directions"),
+POSTPROCESS_STEPS = (("directions", "gan.latent.directions", "write_directions"),
                      ("calibration", "gan.scoring", "write_calibration"),
                      ("critic", "gan.scoring.critic", "write_critic"))
 

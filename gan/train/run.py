@@ -21,6 +21,7 @@ from ..losses import d_loss_fn, g_loss_fn
 from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from .distributed import Dist, broadcast_module
 from .options import RESUME_KEYS, TrainConfig, TrainingError
+from .schedules import lr_factor
 
 FINISHED_MARKER = "config.json"
 CKPT_DIR = "ckpts"
@@ -67,10 +68,12 @@ class Run:
         return self.G.cfg.num_classes
 
     def set_lr(self) -> None:
-        """Apply lr_scale (halved after each non-finite step) to both optimisers."""
-        for o, lr in ((self.opt_G, self.cfg.lr_g), (self.opt_D, self.cfg.lr_d)):
+        """Learning rates for run.step: the schedule's factor x lr_scale (halved after each non-finite step)."""
+        c = self.cfg
+        f = self.lr_scale * lr_factor(c.lr_schedule, self.step, self.total, warmup=c.lr_warmup, final=c.lr_final)
+        for o, lr in ((self.opt_G, c.lr_g), (self.opt_D, c.lr_d)):
             for grp in o.param_groups:
-                grp["lr"] = lr * self.lr_scale
+                grp["lr"] = lr * f
 
 
 def resolve_device(name: str, d: Dist) -> torch.device:

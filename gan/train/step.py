@@ -6,10 +6,11 @@ import torch
 import torch.nn as nn
 
 from ..data import to_float
-from ..losses import gradient_penalty, r1_penalty
+from ..losses import PAIRED_LOSSES, gradient_penalty, r1_penalty
 from .distributed import all_finite, all_reduce_grads
 from .options import TrainingError
 from .run import CKPT_DIR, Run
+from .schedules import ema_beta
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -41,6 +42,7 @@ def next_batch(run: Run) -> tuple[torch.Tensor, torch.Tensor | None]:
 def train_step(run: Run) -> torch.Tensor | None:
     """One iteration at run.step; returns (d_loss, g_loss, D(x), D(G(z))) or None for a skipped batch."""
     cfg, dev = run.cfg, run.device
+    run.set_lr()  # the schedule's rate for this step
     real, y = next_batch(run)
     z = torch.randn(run.batch, cfg.z_dim, device=dev)
 
@@ -52,12 +54,17 @@ def train_step(run: Run) -> torch.Tensor | None:
         if cfg.r1 > 0:
             real_in = real_in.detach().requires_grad_(True)
         logits_real = run.D_run(real_in, y).float()
-        logits_fake = run.D_run(run.aug(fake.detach()), y).float()
+        fake_in = run.aug(fake.detach())
+        if cfg.r2 > 0:
+            fake_in = fake_in.detach().requires_grad_(True)
+        logits_fake = run.D_run(fake_in, y).float()
         loss_D = run.d_loss(logits_real, logits_fake)
         if cfg.loss == "wgan-gp":
             loss_D = loss_D + cfg.gp_weight * gradient_penalty(run.D_run, real, fake.detach(), y)
         if cfg.r1 > 0:
             loss_D = loss_D + 0.5 * cfg.r1 * r1_penalty(logits_real, real_in)
+        if cfg.r2 > 0:  # R2: the same penalty on generated images (R3GAN)
+            loss_D = loss_D + 0.5 * cfg.r2 * r1_penalty(logits_fake, fake_in)
     run.opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     all_reduce_grads(list(run.D.parameters()), run.d, run.step)  # collective (step): every rank
@@ -68,7 +75,10 @@ def train_step(run: Run) -> torch.Tensor | None:
     if do_g:
         run.D.requires_grad_(False)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=run.amp):
-            loss_G = run.g_loss(run.D_run(run.aug(fake), y).float())
+            logits_gen = run.D_run(run.aug(fake), y).float()
+            # paired losses (rpgan) compare with D(x) of this step's real batch; D has not stepped yet
+            loss_G = (run.g_loss(logits_gen, logits_real.detach()) if cfg.loss in PAIRED_LOSSES
+                      else run.g_loss(logits_gen))
         run.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         all_reduce_grads(list(run.G.parameters()), run.d, run.step)  # collective (step): every rank, same do_g
@@ -83,7 +93,8 @@ def train_step(run: Run) -> torch.Tensor | None:
         run.opt_G.step()
         # (3) EMA of G's weights, with a warm-up so early samples are not dominated by the init
         if cfg.ema:
-            ema_update(run.G_ema, run.G, min(cfg.ema_beta, (1 + run.step) / (10 + run.step)))
+            ema_update(run.G_ema, run.G, ema_beta(run.step, beta=cfg.ema_beta, halflife_kimg=cfg.ema_halflife_kimg,
+                                                  images_per_step=run.batch * run.d.world))
         else:
             run.G_ema.load_state_dict(run.G.state_dict())
     with torch.no_grad():
