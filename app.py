@@ -6,7 +6,7 @@
 
 This file only lays out components and wires events; every computation is a typed function in
 gan/app/.  Named API endpoints (see the README for a gradio_client example):
-/generate, /interpolate, /score, /project.
+/generate, /interpolate, /interpolate_path, /score, /project, /directions.
 """
 
 from __future__ import annotations
@@ -25,15 +25,17 @@ from gan.app import inputs
 from gan.app.context import load_context
 from gan.app.endpoints import inline_png, register_api, user_errors
 from gan.app.examples import example_gallery, example_images
-from gan.app.generate import (View, direction_groups, directions_markdown, export_view, generate_view, make_view,
-                              random_seed, render_latent, variations_grid, view_from_npy, view_from_share)
+from gan.app.generate import (View, direction_groups, direction_info, directions_markdown, export_view, generate_view,
+                              make_view, random_seed, render_latent, variations_grid, view_from_npy, view_from_share)
 from gan.app.inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError, class_choices
 from gan.app.interpolate import (MAX_FRAMES, Endpoint, endpoint_from_seed, endpoint_from_state, endpoint_from_view,
                                  interpolate_path)
+from gan.app.plots import directions_heatmap
 from gan.app.model_tab import (class_metrics_markdown, metrics_markdown, model_asset, model_card_markdown,
                                model_summary_markdown)
 from gan.app.project import DEFAULT_PROJECT_STEPS, MAX_PROJECT_STEPS, project_input
-from gan.app.score import MAX_SCORE_FILES, ScoreReport, auc_markdown, empty_score_table, score_inputs
+from gan.app.score import (MAX_SCORE_FILES, ScoreReport, auc_markdown, empty_score_table, score_inputs,
+                           two_discriminators_markdown)
 from gan.app.scratch import save_png, scratch_dir
 from gan.images import MAX_UPLOAD_BYTES
 from gan.pretrained import ModelFormatError
@@ -194,14 +196,17 @@ def _endpoint(mode: str, seed: Any, cls: Any, trunc: Any, upload: str | None, pi
 
 @user_errors
 def on_interpolate(mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up_b, pin_b, trunc, method, frames,
+                   mode_c="off", seed_c=3, cls_c=RANDOM_CLASS, up_c=None, pin_c=None, loop=False,
                    progress=gr.Progress()):
-    """Interpolate between the two endpoints; frames, GIF and per-frame scores."""
+    """Interpolate A -> B (-> C) (-> A); frames, GIF, MP4 and per-frame scores."""
     def prog(tag: str) -> Callable[[int, int], None]:
         return lambda step, total: progress((step, total), desc=f"projecting endpoint {tag}")
     a = _endpoint(mode_a, seed_a, cls_a, trunc, up_a, pin_a, prog("A"))
     b = _endpoint(mode_b, seed_b, cls_b, trunc, up_b, pin_b, prog("B"))
-    r = interpolate_path(CTX, a, b, frames, method)
-    return str(r.gif), _file(r.strip), _file(r.plot), str(r.gif), r.summary(CTX)
+    more = [] if mode_c == "off" else [_endpoint(mode_c, seed_c, cls_c, trunc, up_c, pin_c, prog("C"))]
+    r = interpolate_path(CTX, a, b, frames, method, more=more, loop=bool(loop))
+    video = str(r.mp4) if r.mp4 else None
+    return str(r.gif), _file(r.strip), _file(r.plot), str(r.gif), video, video, r.summary(CTX)
 
 
 # ---- Score / Project handlers --------------------------------------------------------------------
@@ -265,7 +270,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 f"{' (⚠️ ' + CTX.source.warning + ')' if getattr(CTX.source, 'warning', None) else ''}"
                 " · details in the Model tab</sub>", elem_id="serving")
     base_state = gr.State(None)
-    pin_a, pin_b, proj_state = gr.State(None), gr.State(None), gr.State(None)
+    pin_a, pin_b, pin_c, proj_state = gr.State(None), gr.State(None), gr.State(None), gr.State(None)
     with gr.Tabs() as tabs:
         # ---------------- Generate ----------------
         with gr.Tab("Generate", id="generate"):
@@ -283,14 +288,14 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                     by_name: dict[str, gr.Slider] = {}
                     if not NAMES:
                         gr.Markdown("_This model has no latent directions (directions.json); compute them with "
-                                    "`python -m gan.directions MODEL_DIR`._")
+                                    "`python -m gan.latent.directions MODEL_DIR`._")
                     for title, names, is_open in direction_groups(CTX):
                         with gr.Accordion(title, open=is_open):
                             for name in names:
                                 i = NAMES.index(name)
                                 by_name[name] = gr.Slider(*L.SLIDER_RANGE, value=0.0, step=0.1,
                                                           label=CTX.directions.labels[i], elem_id=f"dir-{i}",
-                                                          buttons=[])
+                                                          info=direction_info(CTX, name), buttons=[])
                     sliders = [by_name[n] for n in NAMES]  # the order every handler's *vals follow
                     if NAMES:
                         with gr.Accordion("What the directions are", open=False):
@@ -305,6 +310,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                     with gr.Row():
                         to_a = gr.Button("Use as endpoint A")
                         to_b = gr.Button("Use as endpoint B")
+                        to_c = gr.Button("Use as endpoint C")
                     var_btn = gr.Button("Show 16 nearby variations")
                     grid = gr.Image(label="Nearby variations (top-left: current)", format="png", interactive=False,
                                     elem_classes=["crisp"], height=300)
@@ -324,11 +330,13 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
         with gr.Tab("Interpolate", id="interpolate"):
             ends = []
             with gr.Row():
-                for tag, pin, default_seed in (("A", pin_a, 1), ("B", pin_b, 2)):
+                for tag, pin, default_seed in (("A", pin_a, 1), ("B", pin_b, 2), ("C", pin_c, 3)):
                     with gr.Column():
-                        mode = gr.Radio(["seed", "image", "pinned"], value="seed", label=f"Endpoint {tag} from",
+                        off = ["off"] if tag == "C" else []  # C is an optional third stop: A -> B -> C
+                        mode = gr.Radio([*off, "seed", "image", "pinned"], value="off" if off else "seed",
+                                        label=f"Endpoint {tag} from" if not off else "Then on to C",
                                         elem_id=f"mode-{tag}")
-                        with gr.Group(visible=True) as g_seed:
+                        with gr.Group(visible=not off) as g_seed:
                             e_seed = gr.Number(label=f"Seed {tag}", value=default_seed, precision=0, minimum=0,
                                                elem_id=f"seed-{tag}")
                             e_cls = gr.Dropdown(CHOICES or ["-"], value=RANDOM_CLASS if CHOICES else "-",
@@ -347,6 +355,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 i_method = gr.Radio(["slerp", "lerp"], value="slerp", label="Path")
                 i_frames = gr.Slider(2, MAX_FRAMES, value=16, step=1, label="Frames")
                 i_trunc = gr.Slider(*L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation (seed endpoints)")
+                i_loop = gr.Checkbox(False, label="Loop back to A", elem_id="interp-loop")
             i_btn = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
             with gr.Row():
                 i_gif = gr.Image(label="Animation", interactive=False, elem_id="interp-gif", elem_classes=["crisp"],
@@ -354,15 +363,20 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 i_plot = gr.Image(label="D's P(real) and the classifier's class probabilities per frame",
                                   interactive=False, show_label=False)
             i_strip = gr.Image(label="Frames", interactive=False, elem_classes=["crisp"])
-            i_file = gr.File(label="GIF download", interactive=False, elem_id="interp-file")
+            with gr.Row():
+                i_file = gr.File(label="GIF download", interactive=False, elem_id="interp-file")
+                i_mp4_file = gr.File(label="MP4 download", interactive=False, elem_id="interp-mp4-file")
+            i_video = gr.Video(label="MP4", interactive=False, elem_id="interp-mp4", height=300)
             with gr.Accordion("Per-frame numbers", open=False):
                 i_json = gr.JSON(label="Per-frame numbers")
         # ---------------- Score ----------------
         with gr.Tab("Score", id="score"):
             auc = auc_markdown(CTX)
-            gr.Markdown("Ask the discriminator whether an image looks like a real Fashion-MNIST image. "
-                        "Uploads are converted exactly as the training data was made (grayscale, dark background, "
-                        "cropped, 28x28). " + auc)
+            gr.Markdown("Is an image a real Fashion-MNIST image or one this GAN generated? Each upload gets a "
+                        "verdict. Uploads are converted exactly as the training data was made (grayscale, dark "
+                        "background, cropped, 28x28). " + auc, elem_id="score-intro")
+            with gr.Accordion("Two discriminators: why the game's D says 1/2 and what the critic is", open=False):
+                gr.Markdown(two_discriminators_markdown(CTX), elem_id="score-explainer")
             with gr.Row():
                 with gr.Column():
                     with gr.Tabs():
@@ -382,10 +396,11 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 with gr.Column():
                     s_md = gr.Markdown(elem_id="score-result")
                     with gr.Row():
-                        s_seen = gr.Gallery(label="As the discriminator sees it (28x28)", columns=2, height=260,
+                        s_seen = gr.Gallery(label="As the critic and the discriminator see it (28x28)", columns=2,
+                                            height=260,
                                             allow_preview=False, buttons=[], elem_classes=["crisp"],
                                             object_fit="contain", elem_id="score-seen")
-                        s_sal = gr.Gallery(label="Saliency: what drives D's decision", columns=2, height=260,
+                        s_sal = gr.Gallery(label="Saliency: what drives the verdict", columns=2, height=260,
                                            allow_preview=False, buttons=[], object_fit="contain")
                     s_table = gr.Dataframe(value=empty_score_table(), label="Scores", interactive=False, wrap=True)
                     s_nn = gr.Gallery(label="Nearest training images to the first image (pixel distance): "
@@ -433,6 +448,14 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
             if per_class:
                 with gr.Accordion("Metrics per class", open=False):
                     gr.Markdown(per_class)
+            heat = directions_heatmap(CTX.directions)
+            if heat is not None:
+                with gr.Accordion("How clean each slider is", open=True):
+                    gr.Image(value=_file(heat), label="Measured change of every attribute at +3 (sd of real test "
+                             "images) and share of samples that keep their class", interactive=False,
+                             elem_id="directions-heatmap")
+                    gr.Markdown("Each row is a slider of the Generate tab pushed to +3; a clean slider moves its own "
+                                "attribute and little else. Re-measured on fresh seeds by `benchmarks/sliders.py`.")
             with gr.Accordion("Model card", open=True):
                 gr.Markdown(model_card_markdown(CTX))
     # ---- wiring ----
@@ -453,12 +476,15 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
     npy_upload.upload(on_load_npy, npy_upload, restore_outputs, api_visibility="private")
     demo.load(on_page_load, None, restore_outputs, api_visibility="private", show_progress="hidden")
 
-    (mode_a, seed_a, cls_a, up_a, _, prev_a, desc_a), (mode_b, seed_b, cls_b, up_b, _, prev_b, desc_b) = ends
+    (mode_a, seed_a, cls_a, up_a, _, prev_a, desc_a), (mode_b, seed_b, cls_b, up_b, _, prev_b, desc_b) = ends[:2]
+    mode_c, seed_c, cls_c, up_c, _, prev_c, desc_c = ends[2]
     to_a.click(on_view_to_endpoint, view_inputs, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
     to_b.click(on_view_to_endpoint, view_inputs, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
+    to_c.click(on_view_to_endpoint, view_inputs, [pin_c, mode_c, prev_c, desc_c, tabs], api_visibility="private")
     heavy = dict(concurrency_limit=1, concurrency_id="heavy")  # projections: one at a time, sliders stay fast
     i_btn.click(on_interpolate, [mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up_b, pin_b, i_trunc,
-                                 i_method, i_frames], [i_gif, i_strip, i_plot, i_file, i_json],
+                                 i_method, i_frames, mode_c, seed_c, cls_c, up_c, pin_c, i_loop],
+                [i_gif, i_strip, i_plot, i_file, i_video, i_mp4_file, i_json],
                 api_visibility="private", **heavy)
 
     s_btn.click(on_score_files, s_files, score_outs, api_visibility="private")

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _first_direction(model_dir: str | None) -> str | None:
     """Name of the first latent direction of the model the app serves (None if it has none)."""
-    from gan.directions import load_directions
+    from gan.latent import load_directions
     from gan.hub import source_from_env
     folder = Path(model_dir) if model_dir else source_from_env().folder
     d = load_directions(folder)
@@ -202,16 +202,9 @@ def _first_direction(model_dir: str | None) -> str | None:
 
 
 def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from gan.hardware import cpu_name
     load = os.getloadavg()
-    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+    return (f"{cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
             f"load average {load[0]:.2f} at start (shared machine)")
 
 

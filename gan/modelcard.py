@@ -123,7 +123,26 @@ def _card_facts(folder: Path, model: GAN, options: dict, dataset: str, eval_resu
             "split": info.get("split", "test"), "details": eval_details(info),
             "memorization": memorization_markdown(info), "has_references": bool(references),
             "option_rows": _option_rows(options), "hardware": _hardware_sentence(options),
-            "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg}
+            "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg, "critic": _critic_facts(folder)}
+
+
+def _critic_facts(folder: Path) -> dict | None:
+    """The critic's held-out metrics next to the game D's (critic.json), or None without a valid critic."""
+    import warnings
+    from .scoring.critic import load_critic
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a stale or broken critic is simply left out of the card
+        critic = load_critic(folder)
+    if critic is None or critic.calibration is None:
+        return None
+    views = {"clean": "clean 28×28 samples vs real test images", "upload": "both after the app's upload preprocessing",
+             "photo": "both after a photo-like round trip (JPEG 70–90, tint, rotation)"}
+    info = critic.info
+    rows = [{"view": views.get(v, v), "critic": m, "game": info.get("game_discriminator", {}).get(v)}
+            for v, m in info.get("metrics", {}).items()]
+    return {"rows": rows, "candidate": info.get("candidate"), "start": info.get("start"),
+            "label_rule": critic.label_rule, "note": info.get("metrics_note", ""),
+            "steps": (info.get("candidates", {}).get(info.get("candidate")) or {}).get("best_step")}
 
 
 def _tricks(options: dict, spectral_norm: bool) -> list[str]:

@@ -139,9 +139,35 @@ class Generator(nn.Module):
         return self.fc(self.embed_input(z, y)).flatten(1)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.fc(self.embed_input(z, y))  # (B, C0, S0, S0)
+        return self.forward_with_embedding(z, self.embed(y) if self.conditional and y is not None else None)
+
+    def forward_with_embedding(self, z: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+        """G(z) with an explicit class embedding emb (B, z_dim), e.g. a blend of two classes; None if unconditional.
+
+        ``forward(z, y)`` is ``forward_with_embedding(z, embed(y))``.
+        """
+        if self.conditional:
+            if emb is None:
+                raise ValueError("this generator is class-conditional: pass labels y of shape (B,)")
+            h = torch.cat([z, emb.expand(z.size(0), -1)], dim=1)
+        elif emb is not None:
+            raise ValueError("this generator is unconditional: pass no class embedding")
+        else:
+            h = z
+        h = self.fc(h)  # (B, C0, S0, S0)
         h = self.blocks(h)  # (B, width, R, R)
         return torch.tanh(self.to_img(h))  # (B, C, R, R) in [-1, 1]
+
+    @torch.no_grad()
+    def latent_weight(self) -> torch.Tensor:
+        """(C0*S0*S0, z_dim): the linear map from z to the first layer's normalised pre-activation (eval mode).
+
+        The z columns of the first linear layer, each output row scaled by its BatchNorm's eval-mode gain
+        gamma / sqrt(running_var + eps): the matrix A whose top eigenvectors of A^T A are SeFa's directions.
+        """
+        lin, bn = self.fc[0], self.fc[2]
+        gain = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).repeat_interleave(self.s0 * self.s0)  # (C0*S0*S0,)
+        return lin.weight[:, : self.cfg.z_dim] * gain.unsqueeze(1)
 
 
 class Discriminator(nn.Module):

@@ -37,7 +37,7 @@ def make_tiny_model(folder: str | Path, *, seed: int = 0, directions: bool = Tru
     folder = Path(folder)
     model.save_pretrained(folder)
     if directions:
-        from gan.directions import Directions, save_directions
+        from gan.latent import Directions, save_directions
         v = torch.randn(2, model.z_dim)
         v = v / v.norm(dim=1, keepdim=True)
         save_directions(Directions(["PC1", "brightness"], v, ["PC1: test", "brightness: test"],

@@ -153,6 +153,37 @@ def app_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def critic_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random conditional GAN folder with a critic refined in a few seconds (for the critic's app tests).
+
+    The random generator's output layer is scaled so that its samples have contrast (dark, speckled images):
+    a plain tiny random G draws uniform grey, which the app's preprocessing rightly refuses as blank.
+    """
+    from app_server import make_tiny_model
+    from gan import GAN
+    from gan.scoring import write_critic
+    folder = make_tiny_model(tmp_path_factory.mktemp("critic-app") / "model")
+    model = GAN.from_pretrained(str(folder))
+    with torch.no_grad():
+        model.generator.to_img.weight.mul_(3000.0)
+        model.generator.to_img.bias.fill_(-1.0)
+    model.save_pretrained(folder)
+    write_critic(folder, steps=40, batch_size=32, eval_every=20, patience=2, n_val=128, n_test=128,
+                 n_test_round_trip=32, pool=32, n_train=1000, candidates=("refine",))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def critic_app_server(critic_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`python app.py` on the tiny model with a critic (the Score tab's answer comes from the critic)."""
+    from app_server import start_app
+    tmp = tmp_path_factory.mktemp("critic-app-server")
+    srv = start_app(critic_model_dir, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
 def app_client(app_server):
     """A gradio_client.Client connected to the shared app."""
     gradio_client = pytest.importorskip("gradio_client")

@@ -43,7 +43,7 @@ def _png(path: str) -> Image.Image:
 
 def test_api_lists_the_named_endpoints(client):
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/generate", "/interpolate", "/score", "/project"} <= set(api)
+    assert {"/generate", "/interpolate", "/interpolate_path", "/score", "/project", "/directions"} <= set(api)
     assert "/noop" not in api  # undocumented: callable, but not advertised
     seed = api["/generate"]["parameters"][0]
     assert seed["parameter_name"] == "seed" and not seed["parameter_has_default"]
@@ -96,6 +96,39 @@ def test_interpolate_returns_a_gif_and_per_frame_scores(client):
     assert numbers["p_real_calibrated"] is False  # the tiny model has no calibration.json
 
 
+def test_interpolate_through_three_stops_exports_gif_and_mp4(client):
+    av = pytest.importorskip("av")
+    gif, mp4, strip, plot, numbers = client.predict(seeds=[1, 2, 3], classes=["Bag", "Sneaker", "Coat"], frames=10,
+                                                    loop=True, api_name="/interpolate_path")
+    assert numbers["stops"] == ["A", "B", "C", "A"] and numbers["t"][0] == 0 and numbers["t"][-1] == 3
+    n = len(numbers["t"])  # 10 frames rounded to 3 legs x 3 + 1
+    assert n == 10 and numbers["t"][3] == 1 and numbers["t"][6] == 2
+    with Image.open(gif) as im:
+        assert im.n_frames == n - 1  # a loop: the last frame (A again) is not repeated
+    with av.open(mp4) as f:
+        stream = f.streams.video[0]
+        assert stream.codec_context.name == "h264" and sum(1 for _ in f.decode(stream)) == n - 1
+    _png(strip), _png(plot)
+    # /interpolate keeps its four outputs and old parameters; more stops are optional extras
+    gif2, _, _, numbers2 = client.predict(seed_a=1, seed_b=2, class_a="Bag", class_b="Sneaker", frames=9,
+                                          more_seeds=[3], more_classes=["Coat"], api_name="/interpolate")
+    assert numbers2["stops"] == ["A", "B", "C"] and numbers2["t"][-1] == 2 and Path(gif2).read_bytes()[:6] == b"GIF89a"
+    with pytest.raises(AppError, match="2 seeds but 1 classes|2 seeds"):
+        client.predict(seeds=[1, 2], classes=["Bag", "Coat", "Dress"], api_name="/interpolate_path")
+
+
+def test_directions_lists_what_the_generate_tab_shows(client):
+    sliders = client.predict(api_name="/directions")
+    shown = [c["props"]["label"] for c in client.config["components"]  # the page's layout, as the browser gets it
+             if str(c.get("props", {}).get("elem_id", "")).startswith("dir-")]
+    assert [s["label"] for s in sliders] and sorted(s["label"] for s in sliders) == sorted(shown)
+    for s in sliders:
+        assert s["range"] == [-5.0, 5.0] and s["measured_at"] == 3.0 and s["kind"] in ("pca", "attribute")
+        assert set(s) >= {"name", "kind", "label", "classes", "effects_sd", "class_kept"}
+    png = client.predict(seed=3, sliders={sliders[0]["name"]: 2.0}, api_name="/generate")  # the names /generate takes
+    _png(png)
+
+
 def test_interpolate_rejects_bad_frames_and_method(client):
     with pytest.raises(AppError, match="frames"):
         client.predict(seed_a=1, seed_b=2, frames=1000, api_name="/interpolate")
@@ -109,6 +142,32 @@ def test_score_real_png_returns_a_probability(client):
     assert result["calibrated"] is False and result["p_real"] == pytest.approx(result["p_real_raw"])
     assert result["image"] == REAL_PNG.name
     assert _png(seen).size == (224, 224)  # the 28x28 input as D sees it, upscaled
+
+
+def test_score_without_a_critic_falls_back_to_the_game_discriminator(client):
+    result, _ = client.predict(image=handle_file(str(REAL_PNG)), api_name="/score")
+    assert result["scorer"] == "discriminator" and result["critic_p_real"] is None and result["critic_logit"] is None
+    assert result["d_p_real"] == pytest.approx(result["p_real"]) and result["d_logit"] == pytest.approx(result["logit"])
+    assert result["verdict"] == ("real" if result["p_real"] >= 0.5 else "generated")
+
+
+def test_score_returns_the_critic_and_the_game_discriminator(critic_app_server):
+    c = Client(critic_app_server.url, verbose=False)
+    fake_png = c.predict(seed=3, api_name="/generate")
+    real, _ = c.predict(image=handle_file(str(REAL_PNG)), api_name="/score")
+    fake, _ = c.predict(image=handle_file(fake_png), api_name="/score")
+    for r in (real, fake):
+        assert r["scorer"] == "critic" and r["calibrated"] is True and r["verdict"] in ("real", "generated")
+        assert r["p_real"] == pytest.approx(r["critic_p_real"]) and r["logit"] == pytest.approx(r["critic_logit"])
+        assert 0.0 <= r["d_p_real"] <= 1.0 and math.isfinite(r["d_logit"]) and r["d_p_real"] != r["p_real"]
+        for old in ("p_real_raw", "p_real_calibrated", "percentile_real", "percentile_fake", "label_used",
+                    "pred_name", "ood", "ood_reason", "preprocessing", "image"):
+            assert old in r, old
+    assert real["verdict"] == "real" and fake["verdict"] == "generated", (real["p_real"], fake["p_real"])
+    _, _, _, numbers = c.predict(seed_a=1, seed_b=2, frames=3, api_name="/interpolate")
+    assert numbers["scorer"] == "critic" and numbers["p_real"] == numbers["critic_p_real"]
+    assert len(numbers["critic_logit"]) == len(numbers["d_p_real"]) == 3
+    c.close()
 
 
 def test_score_text_file_named_png_is_a_clean_error(client, tmp_path):

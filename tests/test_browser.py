@@ -104,6 +104,63 @@ def test_dragging_a_slider_changes_the_image(page, server):
                            timeout=30_000)
 
 
+def _attribute_slider(server) -> tuple[str, str]:
+    """(name, a class it acts on) of the first attribute slider the server lists on /directions."""
+    from gradio_client import Client
+    c = Client(server.url, verbose=False)
+    sliders = c.predict(api_name="/directions")
+    c.close()
+    names = [s["name"] for s in sliders]
+    attrs = [s for s in sliders if s["kind"] == "attribute"]
+    assert attrs, f"no attribute slider on this model: {names}"
+    return attrs[0]["name"], (attrs[0]["classes"] or ["Bag"])[0]
+
+
+def test_dragging_an_attribute_slider_keeps_the_class(page, server):
+    _open(page, server)
+    name, garment = _attribute_slider(server)
+    page.locator("#class input").fill(garment)  # a class the slider acts on; moving it must not change the class
+    page.keyboard.press("Enter")
+    page.wait_for_function("(c) => document.querySelector('#class input').value === c", arg=garment,
+                           timeout=30_000)
+    elem = page.locator(f"label:has-text('{name}:')").first.evaluate("el => el.closest('[id^=dir-]').id")
+    before = _src(page, "#gen-image img")
+    slider = page.locator(f"#{elem} input[type=range]")
+    slider.focus()
+    for _ in range(15):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("(old) => document.querySelector('#gen-image img').src !== old", arg=before,
+                           timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#gen-image img').src.startsWith('data:')", timeout=30_000)
+    value = slider.input_value()
+    assert value == "1.5" and page.locator("#class input").input_value() == garment
+    # the image is the one /generate makes for the same seed, the same class and the moved slider
+    _images_loaded(page, "#gen-image")
+    shown = _image_bytes(page, _src(page, "#gen-image img"))
+    from gradio_client import Client
+    c = Client(server.url, verbose=False)
+    same = Path(c.predict(seed=42, class_name=garment, sliders={name: 1.5}, api_name="/generate")).read_bytes()
+    c.close()
+    assert shown == same
+    page.screenshot(path=str(ARTIFACTS / "browser_attribute_slider.png"))
+
+
+def test_interpolating_through_three_stops_gives_a_gif_and_an_mp4(page, server):
+    _open(page, server)
+    page.click("button[role=tab]:has-text('Interpolate')")
+    page.click("#mode-C label:has-text('seed')")
+    page.click("#interp-loop input")
+    page.click("#interpolate-btn")
+    page.wait_for_selector("#interp-mp4 video", timeout=120_000)
+    page.wait_for_selector("#interp-file a", timeout=60_000)
+    video = page.eval_on_selector("#interp-mp4 video", "el => el.src")
+    data = _image_bytes(page, video)
+    assert data[4:8] == b"ftyp"  # an MP4 container
+    gif = _image_bytes(page, page.eval_on_selector("#interp-file a", "el => el.href"))
+    assert gif[:6] == b"GIF89a"
+    page.screenshot(path=str(ARTIFACTS / "browser_interpolate_three_stops.png"), full_page=True)
+
+
 def test_share_link_restores_the_view(page, server):
     _open(page, server, "?seed=77&label=8&truncation=0.5&PC1=2")
     page.wait_for_function("() => document.querySelector('#seed input').value === '77'", timeout=30_000)
@@ -132,6 +189,31 @@ def test_uploading_an_image_shows_a_score(page, server):
     assert EXAMPLE.name in text
     _images_loaded(page, "#score-seen")
     page.screenshot(path=str(ARTIFACTS / "browser_score.png"), full_page=True)
+
+
+def test_score_tab_tells_a_generated_png_from_a_real_image(browser, critic_app_server, tmp_path):
+    from gradio_client import Client
+    c = Client(critic_app_server.url, verbose=False)
+    generated = tmp_path / "generated_seed3.png"
+    generated.write_bytes(Path(c.predict(seed=3, api_name="/generate")).read_bytes())
+    c.close()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    try:
+        _open(page, critic_app_server)
+        page.click("button[role=tab]:has-text('Score')")
+        assert "critic" in page.inner_text("#score-intro").lower()
+        page.set_input_files("#score-files input[type=file]", [str(EXAMPLE), str(generated)])
+        page.click("#score-btn")
+        page.wait_for_selector("#score-result h3", timeout=60_000)
+        text = page.inner_text("#score-result")
+        verdicts = dict(re.findall(r"([\w.]+\.png): (real|generated) \(", text))
+        assert verdicts == {EXAMPLE.name: "real", generated.name: "generated"}, text
+        assert "2 images: 1 looks real, 1 looks generated" in text and "game's discriminator" in text
+        _images_loaded(page, "#score-seen")
+        page.screenshot(path=str(ARTIFACTS / "browser_score_critic.png"), full_page=True)
+    finally:
+        page.close()
 
 
 def test_bad_upload_shows_a_short_error(page, server, tmp_path):

@@ -1,5 +1,5 @@
-"""Latent-space tools: interpolation, rendering with explicit embeddings, sharing, latent files,
-GANSpace/InterFaceGAN directions (compute, save/load, CLI) and GAN inversion, on tiny models."""
+"""Latent-space tools: interpolation (two or more stops), rendering with explicit embeddings, GIF and MP4,
+sharing, latent files and GAN inversion, on tiny models. Sliders (directions) are in test_directions.py."""
 
 from __future__ import annotations
 
@@ -16,12 +16,9 @@ import torch.nn as nn
 from PIL import Image
 
 from gan import GAN
-from gan.directions import (Directions, apply_directions, compute_directions, load_directions, main as directions_main,
-                            measure_attributes, save_directions, write_directions)
-from gan.latent import (blend_embedding, class_embedding, interpolate, interpolate_conditioning, latent_for_seed,
-                        lerp, load_latent_npy, make_gif, parse_state, render, save_latent_npy, share_state, slerp,
-                        to_pil, to_png_bytes)
-from gan.projection import image_to_target, project
+from gan.latent import (blend_embedding, class_embedding, image_to_target, interpolate, interpolate_conditioning,
+                        interpolate_stops, latent_for_seed, lerp, load_latent_npy, make_gif, make_mp4, parse_state,
+                        path_frames, project, render, save_latent_npy, share_state, slerp, to_pil, to_png_bytes)
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -52,11 +49,6 @@ def cond() -> GAN:
 @pytest.fixture(scope="module")
 def uncond() -> GAN:
     return tiny_model(0)
-
-
-@pytest.fixture(scope="module")
-def cond_dirs(cond: GAN) -> Directions:
-    return compute_directions(cond, n=1500, k=4, n_label=64, classifier=None)
 
 
 # ---- interpolation ----------------------------------------------------------------------------
@@ -91,6 +83,23 @@ def test_interpolate_hits_both_endpoints_exactly(method: str) -> None:
         interpolate(z0, z1, 1, method=method)
     with pytest.raises(ValueError, match="method"):
         interpolate(z0, z1, 3, method="cubic")  # type: ignore[arg-type]
+
+
+def test_paths_through_several_stops_hit_every_stop() -> None:
+    a, b, c = (latent_for_seed(s, 16) for s in (1, 2, 3))
+    zs = interpolate_stops([a, b, c], 9, method="slerp")  # 2 legs x 4 frames + 1
+    assert zs.shape == (9, 16)
+    assert torch.equal(zs[0], a) and torch.equal(zs[4], b) and torch.equal(zs[8], c)
+    loop = interpolate_stops([a, b, c], 10, method="lerp", loop=True)  # 3 legs x 3 + 1: back to a
+    assert loop.shape == (10, 16) and torch.equal(loop[3], b) and torch.equal(loop[6], c) and torch.equal(loop[-1], a)
+    torch.testing.assert_close(loop[1], lerp(a, b, 1 / 3))
+    torch.testing.assert_close(interpolate_stops([a, b], 7), interpolate(a, b, 7))  # two stops: as before
+    leg, t = path_frames(4, 20)  # 3 legs: 19 frames round to 3 x 6 + 1
+    assert len(leg) == 19 and leg.tolist().count(2) == 7 and float(t[-1]) == 1.0
+    with pytest.raises(ValueError, match="at least 2 stops"):
+        interpolate_stops([a], 5)
+    with pytest.raises(ValueError, match="differ in size"):
+        interpolate_stops([a, torch.zeros(8)], 5)
 
 
 # ---- seeds and rendering ----------------------------------------------------------------------
@@ -142,6 +151,25 @@ def test_pictures_are_crisp_pngs_and_gifs(cond: GAN, tmp_path: Path) -> None:
         to_pil(torch.zeros(2, 28, 28))
 
 
+def test_mp4_export_is_a_real_h264_video(cond: GAN, tmp_path: Path) -> None:
+    import av
+    frames = [to_pil(f, 3) for f in interpolate_conditioning(cond, latent_for_seed(0, 16), 0, 1, 5)]  # 84 x 84
+    path = make_mp4(frames, tmp_path / "morph.mp4", fps=10)
+    with av.open(str(path)) as f:
+        stream = f.streams.video[0]
+        decoded = [fr.to_ndarray(format="gray") for fr in f.decode(stream)]
+        assert stream.codec_context.name == "h264" and (stream.width, stream.height) == (84, 84)
+    assert len(decoded) == 5
+    first = np.asarray(frames[0], dtype=np.float32)
+    assert np.abs(decoded[0].astype(np.float32) - first).mean() < 8  # the picture survives encoding
+    odd = make_mp4([Image.new("L", (15, 9), 128)] * 2, tmp_path / "odd.mp4")  # odd sides are padded for yuv420p
+    with av.open(str(odd)) as f:
+        assert (f.streams.video[0].width, f.streams.video[0].height) == (16, 10)
+    with pytest.raises(ValueError, match="same size"):
+        make_mp4([Image.new("L", (8, 8)), Image.new("L", (10, 10))], tmp_path / "bad.mp4")
+    assert not (tmp_path / "bad.mp4").exists()
+
+
 # ---- sharing ----------------------------------------------------------------------------------
 def test_share_state_round_trip_and_validation() -> None:
     s = share_state(42, 8, 0.7, {"PC1": 1.5, "width": -2.25, "PC2": 0.0})
@@ -188,87 +216,6 @@ def test_latent_npy_round_trip_and_refusals(tmp_path: Path) -> None:
         load_latent_npy(tmp_path / "a.npz")
 
 
-# ---- directions -------------------------------------------------------------------------------
-def test_measure_attributes_on_known_images() -> None:
-    x = -torch.ones(2, 1, 28, 28)
-    x[0, :, 4:10, 2:22] = 1.0  # a 6 x 20 white box
-    a = measure_attributes(x)
-    torch.testing.assert_close(a["width"], torch.tensor([20 / 28, 0.0]))
-    torch.testing.assert_close(a["height"], torch.tensor([6 / 28, 0.0]))
-    torch.testing.assert_close(a["area"], torch.tensor([120 / 784, 0.0]))
-    torch.testing.assert_close(a["brightness"], torch.tensor([120 / 784, 0.0]))
-
-
-def test_directions_are_unit_orthogonal_and_labelled(cond_dirs: Directions) -> None:
-    d = cond_dirs
-    assert d.names[:4] == ["PC1", "PC2", "PC3", "PC4"] and d.kinds[:4] == ["pca"] * 4
-    assert {"brightness", "area"} <= set(d.names)  # InterFaceGAN boundaries for measurable attributes
-    torch.testing.assert_close(d.vectors.norm(dim=1), torch.ones(len(d)), rtol=0, atol=1e-5)
-    pcs = d.vectors[:4]
-    off_diag = (pcs @ pcs.T - torch.eye(4)).abs().max()
-    assert off_diag < 0.2, f"PCA directions are far from orthogonal (max |cos| {off_diag:.3f})"
-    ev = d.meta["explained_variance"]
-    assert all(a >= b for a, b in zip(ev, ev[1:])) and 0 < sum(ev) <= 1
-    for name, label, eff in zip(d.names, d.labels, d.effects):
-        assert label.startswith(f"{name}: ") and " at +3)" in label
-        assert set(eff) >= {"brightness", "area", "width", "height"}
-    # the brightness boundary really makes images brighter (measured, not assumed)
-    assert d.effects[d.index["brightness"]]["brightness"] > 0
-    # PCs are oriented so that + increases their main attribute
-    for i in range(4):
-        assert "(+" in d.labels[i]
-
-
-def test_pca_directions_of_an_unconditional_model(uncond: GAN) -> None:
-    d = compute_directions(uncond, n=1000, k=3, n_label=32, classifier=None)
-    assert d.names[:3] == ["PC1", "PC2", "PC3"] and d.vectors.shape[1] == 16
-    torch.testing.assert_close(d.vectors.norm(dim=1), torch.ones(len(d)), rtol=0, atol=1e-5)
-
-
-def test_apply_directions_moves_z_along_the_named_vectors(cond_dirs: Directions) -> None:
-    z = latent_for_seed(0, 16)
-    z2 = apply_directions(z, cond_dirs, {"PC1": 2.0, "brightness": -1.0})
-    torch.testing.assert_close(z2, z + 2 * cond_dirs.vector("PC1") - cond_dirs.vector("brightness"))
-    assert torch.equal(apply_directions(z, cond_dirs, {}), z)
-    with pytest.raises(KeyError, match="nope"):
-        apply_directions(z, cond_dirs, {"nope": 1.0})
-
-
-def test_directions_save_load_round_trip(cond: GAN, cond_dirs: Directions, tmp_path: Path) -> None:
-    assert load_directions(tmp_path) is None  # a folder without directions
-    cond.save_pretrained(tmp_path)
-    save_directions(cond_dirs, tmp_path)
-    d = load_directions(tmp_path, z_dim=16)
-    assert d is not None
-    assert torch.equal(d.vectors, cond_dirs.vectors)
-    assert (d.names, d.labels, d.descriptions, d.kinds) == \
-           (cond_dirs.names, cond_dirs.labels, cond_dirs.descriptions, cond_dirs.kinds)
-    doc = json.loads((tmp_path / "directions.json").read_text())
-    assert doc["directions"][0]["effects"] and doc["meta"]["generator_sha256"]
-    with pytest.raises(ValueError, match="z_dim=64"):
-        load_directions(tmp_path, z_dim=64)
-    # directions computed for other weights are ignored, with a warning
-    tiny_model(10, seed=1).save_pretrained(tmp_path)
-    with pytest.warns(UserWarning, match="other generator weights"):
-        assert load_directions(tmp_path) is None
-    (tmp_path / "directions.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(ValueError, match="unreadable"):
-        load_directions(tmp_path)
-
-
-def test_directions_cli_writes_into_the_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    tiny_model(10).save_pretrained(tmp_path / "m")
-    assert directions_main([str(tmp_path / "m"), "--n", "600", "--k", "3", "--no-classifier"]) == 0
-    out = capsys.readouterr().out
-    d = load_directions(tmp_path / "m")
-    assert d is not None and d.names[:3] == ["PC1", "PC2", "PC3"] and d.meta["n"] == 600
-    assert d.meta["classifier"] is False and "class" not in d.kinds
-    assert d.labels[0] in out and "wrote" in out
-    assert directions_main([str(tmp_path / "missing")]) == 2
-    assert "config.json" in capsys.readouterr().err
-    assert write_directions(tmp_path / "m", n=300, k=2, classifier=None) == tmp_path / "m" / "directions.json"
-
-
 # ---- projection -------------------------------------------------------------------------------
 def test_projection_reconstructs_a_generated_image(cond: GAN) -> None:
     target = cond.generate(1, seed=11, labels=5)[0]
@@ -308,19 +255,10 @@ def test_image_to_target_fits_and_inverts_light_backgrounds() -> None:
     assert t[0, 14, 14] > 0.9 and t[0, 14, 0] < -0.9  # object light, background (and padding) black
 
 
-def test_classifier_paths_for_directions_and_projection(cond: GAN) -> None:
+def test_projection_with_the_classifier_tries_its_top_3_classes(cond: GAN) -> None:
     from gan.classifier import FashionClassifier
     torch.manual_seed(0)
     clf = FashionClassifier().eval().requires_grad_(False)  # random weights: exercises the code, not the accuracy
-    d = compute_directions(cond, n=600, k=2, n_label=32, classifier=clf)
-    class_names = [f"class_{s}" for s in ("t_shirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
-                                           "sneaker", "bag", "ankle_boot")]
-    for c in class_names:  # every class got a boundary, or a stated reason why not
-        assert c in d.names or any(s.startswith(c + " ") for s in d.meta["skipped"]), c
-    for name, kind, label in zip(d.names, d.kinds, d.labels):
-        if kind == "class":
-            assert name in class_names and ": more " in label and "P(" in label
-    assert "class_bag" in d.meta["attributes"]
     target = cond.generate(1, seed=2, labels=4)[0]
     r = project(cond, target, num_steps=20, starts=2, classifier=clf)
     with torch.no_grad():

@@ -10,7 +10,7 @@ import torch
 
 from gan import GAN
 from gan.data import FASHION_MNIST_CLASSES
-from gan.directions import load_directions
+from gan.latent import load_directions
 from gan.hub import EMBEDDED_DIR, MODEL_FILES, source_from_env
 from gan.scoring import load_calibration
 
@@ -52,6 +52,23 @@ def test_directions_and_calibration_belong_to_these_weights(shipped: GAN) -> Non
     cal = load_calibration(EMBEDDED_DIR)  # None when stale (made for other discriminator weights)
     assert cal is not None and cal.ood is not None
     assert 0.5 < cal.metrics["auc"] <= 1.0
+
+
+def test_the_critic_belongs_to_these_weights_and_tells_real_from_generated(shipped: GAN) -> None:
+    """Measured now (400 real test images vs 400 fresh samples), not read back from critic.json."""
+    from gan.data import load_dataset, to_float
+    from gan.scoring import load_critic, roc_auc, score_images
+    critic = load_critic(EMBEDDED_DIR)  # a stale calibration (other weights) would be None here
+    assert critic is not None and critic.calibration is not None
+    assert (EMBEDDED_DIR / "critic.safetensors").stat().st_size < 2_000_000
+    test = load_dataset("fashion-mnist", split="test", download=False)
+    real = to_float(test.images[torch.randperm(len(test), generator=torch.Generator().manual_seed(5))[:400]])
+    fake = shipped.generate(400, seed=424_242)
+    r, f = score_images(shipped, real, critic=critic), score_images(shipped, fake, critic=critic)
+    auc = roc_auc([x.critic_logit for x in r], [x.critic_logit for x in f])
+    game = roc_auc([x.logit for x in r], [x.logit for x in f])
+    assert auc > 0.97 and auc > game + 0.2, (auc, game)
+    assert abs(auc - critic.auc) < 0.03, "the recorded held-out AUC does not match a live measurement"
 
 
 @pytest.mark.slow

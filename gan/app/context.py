@@ -33,8 +33,9 @@ class AppContext:
     model: GAN
     source: Any  # gan.hub.ModelSource
     folder: Path
-    directions: Any = None  # gan.directions.Directions | None
+    directions: Any = None  # gan.latent.Directions | None
     calibration: Any = None  # gan.scoring calibration | None
+    critic: Any = None  # gan.scoring.critic.Critic | None: None falls back to the game's D
     classifier: Any = None  # gan.classifier.FashionClassifier | None
     eval_metrics: dict | None = None
     card: str | None = None
@@ -63,13 +64,16 @@ def load_context(repo: str | None = None, revision: str | None = None, local_dir
     ctx.directions = _optional(ctx, "directions", lambda: _load_directions(folder, model.z_dim))
     ctx.classifier = _optional(ctx, "classifier", load_classifier)
     ctx.calibration = _optional(ctx, "calibration", lambda: _load_calibration(folder, model))
+    ctx.critic = _optional(ctx, "critic", lambda: _load_critic(folder, model))
     ctx.eval_metrics = _optional(ctx, "metrics", lambda: _read_json(folder / "eval.json", "eval.json"))
     ctx.card = _optional(ctx, "card", lambda: _read_card(folder / "README.md"))
     return ctx
 
 
 _FIX_HINTS = {"calibration": "; recompute it with: python -m gan.scoring {folder}",
-              "directions": "; recompute them with: python -m gan.directions {folder}",
+              "critic": "; the game's discriminator answers instead; refine a critic with: "
+                        "python -m gan.scoring.critic {folder}",
+              "directions": "; recompute them with: python -m gan.latent.directions {folder}",
               "metrics": "; recompute it with: python -m gan.evaluate {folder}"}
 
 
@@ -96,7 +100,7 @@ def _optional(ctx: AppContext, part: str, load: Callable[[], Any]) -> Any:
 
 
 def _load_directions(folder: Path, z_dim: int):
-    from ..directions import load_directions
+    from ..latent import load_directions
     d = load_directions(folder, z_dim=z_dim)
     if d is not None and len(d) == 0:
         return None
@@ -111,6 +115,16 @@ def _load_calibration(folder: Path, model: GAN | None = None):
         score_images(model, torch.full((1, model.generator.cfg.channels, model.generator.cfg.resolution,
                                         model.generator.cfg.resolution), -1.0), calibration=cal)
     return cal
+
+
+def _load_critic(folder: Path, model: GAN):
+    """The critic (critic.safetensors + critic.json), checked by scoring one blank image with it."""
+    from ..scoring import load_critic
+    critic = load_critic(folder)
+    if critic is not None:
+        critic.logits(torch.full((1, model.generator.cfg.channels, model.generator.cfg.resolution,
+                                  model.generator.cfg.resolution), -1.0))
+    return critic
 
 
 def _read_json(path: Path, name: str) -> dict | None:

@@ -5,7 +5,10 @@ parameters and return values from the type hints below, so this module must not 
 ``from __future__ import annotations`` (string hints would collapse a tuple return into one output).
 
     /generate(seed, class_name, truncation, sliders) -> PNG
-    /interpolate(seed_a, seed_b, class_a, class_b, method, frames, truncation) -> GIF, PNG strip, PNG plot, dict
+    /interpolate(seed_a, seed_b, class_a, class_b, method, frames, truncation, more_seeds, more_classes, loop)
+        -> GIF, PNG strip, PNG plot, dict
+    /interpolate_path(seeds, classes, method, frames, truncation, loop) -> GIF, MP4, PNG strip, PNG plot, dict
+    /directions() -> list of sliders (name, kind, label, range, classes, measured effects)
     /score(image) -> dict, PNG          /project(image, class_name, steps) -> PNG, dict
     /noop(x) -> x                       (undocumented: the round trip benchmarks/app_latency.py compares with)
 """
@@ -24,7 +27,7 @@ from PIL import Image
 
 from ..images import ImageInputError
 from .context import AppContext
-from .generate import generate_view, make_view
+from .generate import directions_list, generate_view, make_view
 from .inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError
 from .interpolate import endpoint_from_seed, interpolate_path
 from .project import DEFAULT_PROJECT_STEPS, project_input
@@ -106,11 +109,24 @@ class Api:
         view = make_view(self.ctx, seed, class_name, truncation, sliders or {})
         return png_result(generate_view(self.ctx, view).image)
 
+    def _stops(self, seeds: list, classes: list | None, truncation: float) -> list:
+        """Endpoints of seeds[i] with classes[i] (default "random"; one class for all is repeated)."""
+        seeds = list(seeds or [])
+        classes = list(classes or [])
+        if len(classes) == 1 and len(seeds) > 1:
+            classes = classes * len(seeds)
+        if classes and len(classes) != len(seeds):
+            raise AppInputError(f"got {len(seeds)} seeds but {len(classes)} classes; give one class per seed, "
+                                f"one for all, or none")
+        classes = classes or [RANDOM_CLASS] * len(seeds)
+        return [endpoint_from_seed(self.ctx, s, c, truncation) for s, c in zip(seeds, classes)]
+
     @user_errors
     def interpolate(self, seed_a: int, seed_b: int, class_a: str = RANDOM_CLASS, class_b: str = RANDOM_CLASS,
-                    method: str = "slerp", frames: int = 16,
-                    truncation: float = 1.0) -> tuple[FileData, FileData, FileData, dict]:
-        """Interpolation from (seed_a, class_a) to (seed_b, class_b): GIF, frame strip, plot, per-frame scores.
+                    method: str = "slerp", frames: int = 16, truncation: float = 1.0,
+                    more_seeds: list[int] | None = None, more_classes: list[str] | None = None,
+                    loop: bool = False) -> tuple[FileData, FileData, FileData, dict]:
+        """Interpolation from (seed_a, class_a) to (seed_b, class_b), then through more stops: GIF, strip, plot, scores.
 
         Args:
             seed_a: seed of the first endpoint.
@@ -119,26 +135,81 @@ class Api:
             class_b: class of the second endpoint; the class embedding blends linearly along the path.
             method: "slerp" or "lerp" for the latent path.
             frames: number of frames, 2..64, endpoints included.
-            truncation: 0..2, applied to both seed latents.
+            truncation: 0..2, applied to every seed latent.
+            more_seeds: seeds of further stops after B (C, D, ...); none by default.
+            more_classes: their classes (one per seed, one for all, or none for "random").
+            loop: go back from the last stop to A (the GIF then loops seamlessly).
         Returns:
             the animated GIF, a PNG strip of the frames, a PNG plot, and per-frame numbers (t, d_logit, p_real,
-            p_real_calibrated, predicted_class, predicted_prob).
+            p_real_calibrated, predicted_class, predicted_prob, stops: the stop names, stop k at t = k).
         """
-        a = endpoint_from_seed(self.ctx, seed_a, class_a, truncation)
-        b = endpoint_from_seed(self.ctx, seed_b, class_b, truncation)
-        r = interpolate_path(self.ctx, a, b, frames, method)
+        r = self._path([seed_a, seed_b, *(more_seeds or [])], [class_a, class_b, *self._more(more_seeds, more_classes)],
+                       method, frames, truncation, loop)
         gif = FileData(path=str(r.gif), mime_type="image/gif")
         return gif, png_result(r.strip), png_result(r.plot), r.summary(self.ctx)
 
+    @staticmethod
+    def _more(more_seeds: list | None, more_classes: list | None) -> list:
+        n = len(more_seeds or [])
+        classes = list(more_classes or [])
+        if len(classes) == 1 and n > 1:
+            classes *= n
+        if classes and len(classes) != n:
+            raise AppInputError(f"got {n} more_seeds but {len(classes)} more_classes")
+        return classes or [RANDOM_CLASS] * n
+
+    def _path(self, seeds: list, classes: list | None, method: str, frames: int, truncation: float, loop: bool):
+        stops = self._stops(seeds, classes, truncation)
+        if len(stops) < 2:
+            raise AppInputError(f"a path needs at least 2 seeds, got {len(stops)}")
+        return interpolate_path(self.ctx, stops[0], stops[1], frames, method, more=stops[2:], loop=bool(loop))
+
+    @user_errors
+    def interpolate_path(self, seeds: list[int], classes: list[str] | None = None, method: str = "slerp",
+                         frames: int = 16, truncation: float = 1.0,
+                         loop: bool = False) -> tuple[FileData, FileData, FileData, FileData, dict]:
+        """A path through 2..8 seeds (A -> B -> C ..., optionally back to A): GIF, MP4, frame strip, plot, scores.
+
+        Args:
+            seeds: the stops' seeds, in order.
+            classes: their classes (one per seed, one for all, or none for "random").
+            method: "slerp" or "lerp" for the latent path.
+            frames: frames in all, 2..64 (rounded so that every stop is a frame).
+            truncation: 0..2, applied to every seed latent.
+            loop: go back from the last stop to the first.
+        Returns:
+            the animated GIF, the same animation as an H.264 MP4, a PNG strip, a PNG plot, and per-frame numbers
+            as for /interpolate.
+        """
+        r = self._path(seeds, classes, method, frames, truncation, loop)
+        if r.mp4 is None:
+            raise AppInputError("MP4 export needs PyAV on the server (pip install av); /interpolate gives the GIF")
+        return (FileData(path=str(r.gif), mime_type="image/gif"), FileData(path=str(r.mp4), mime_type="video/mp4"),
+                png_result(r.strip), png_result(r.plot), r.summary(self.ctx))
+
+    def directions(self) -> list[dict]:
+        """Every latent slider of the Generate tab, in its order: name, kind, label, range and measured effects.
+
+        Returns:
+            a list of dicts: name, kind ("attribute", "pca", "sefa" or "class"), label, description, range
+            ([-5, 5]), measured_at (3), classes (the classes it acts on; None: every class), effects_sd
+            (attribute -> mean change at +3 in sd of real test images), class_kept (share of samples whose
+            class survives +3) and strength_sd.
+        """
+        return directions_list(self.ctx)
+
     @user_errors
     def score(self, image: FileData) -> tuple[dict, FileData]:
-        """Discriminator score of one image file: calibrated P(real), raw logit, percentiles, class, OOD flag.
+        """Real or generated? The verdict on one image file: the critic's calibrated P(real), the game D's beside it.
 
         Args:
             image: an image file (PNG, JPEG, GIF, WebP, BMP or TIFF; at most 10 MB and 25 megapixels).
         Returns:
-            a dict (p_real, calibrated, logit, p_real_raw, p_real_calibrated, percentile_real, percentile_fake,
-            pred_name, pred_prob, ood, ood_reason, label_used, preprocessing, ...) and the 28x28 input as D sees it.
+            a dict and the 28x28 input as the models see it.  The dict: verdict ("real" or "generated"), scorer
+            ("critic", or "discriminator" when the model has no critic), p_real, logit, calibrated, p_real_raw,
+            p_real_calibrated, percentile_real, percentile_fake (all of whoever answers); critic_p_real and
+            critic_logit (the critic's); d_p_real and d_logit (the game D's); pred_name, pred_prob, ood,
+            ood_reason, label_used, preprocessing, ...
         """
         path, name = uploaded(image)
         report = score_inputs(self.ctx, [path], names=[name], neighbours=False, saliency=False)
@@ -171,6 +242,8 @@ def register_api(ctx: AppContext, *, heavy: dict[str, Any]) -> Api:
     api = Api(ctx)
     gr.api(api.generate, api_name="generate")
     gr.api(api.interpolate, api_name="interpolate")
+    gr.api(api.interpolate_path, api_name="interpolate_path")
+    gr.api(api.directions, api_name="directions")
     gr.api(api.score, api_name="score")
     gr.api(api.project, api_name="project", **heavy)
     gr.api(api.noop, api_name="noop", api_visibility="undocumented")

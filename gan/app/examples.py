@@ -40,7 +40,7 @@ def example_gallery() -> list[tuple[str, str]]:
 def write_examples(folder: str | Path, model: GAN, *, data_dir: str | None = None) -> list[Path]:
     """Small PNGs for the Score tab: real test images, generated ones, a dark-on-light 'photo', an odd one."""
     from ..data import FASHION_MNIST_CLASSES, load_dataset
-    from ..directions import slug
+    from ..latent import slug
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):

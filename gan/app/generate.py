@@ -75,8 +75,7 @@ def view_latent(ctx: AppContext, view: View) -> torch.Tensor:
     else:
         z = L.latent_for_seed(view.seed, ctx.model.z_dim, view.truncation)
     if view.sliders and ctx.directions is not None:
-        from ..directions import apply_directions
-        z = apply_directions(z, ctx.directions, view.sliders)
+        z = L.apply_directions(z, ctx.directions, view.sliders, view.label)  # per-class sliders use the label
     return z
 
 
@@ -154,19 +153,31 @@ def view_from_npy(ctx: AppContext, path: str | Path) -> View:
 
 
 def direction_groups(ctx: AppContext) -> list[tuple[str, list[str], bool]]:
-    """(accordion title, direction names, open?) per kind: GANSpace PCs, attributes, then classes (closed)."""
+    """(accordion title, direction names, open?) per kind: attributes, then GANSpace and SeFa, then classes (closed)."""
     d = ctx.directions
     if d is None:
         return []
-    titles = {"pca": ("Principal directions (GANSpace)", True), "attribute": ("Attributes (InterFaceGAN)", True),
-              "class": ("Towards a class (InterFaceGAN, with the classifier)", False)}
+    is_open = {"attribute": True, "pca": True, "sefa": False, "class": False}
     groups = []
-    for kind in [*titles, *sorted(set(d.kinds) - set(titles))]:
+    for kind in [*L.KIND_TITLES, *sorted(set(d.kinds) - set(L.KIND_TITLES))]:
         names = [n for n, k in zip(d.names, d.kinds) if k == kind]
         if names:
-            title, is_open = titles.get(kind, (f"Other directions ({kind})", False))
-            groups.append((title, names, is_open))
+            groups.append((L.KIND_TITLES.get(kind, f"Other directions ({kind})"), names, is_open.get(kind, False)))
     return groups
+
+
+def direction_info(ctx: AppContext, name: str) -> str | None:
+    """The note under a slider: the classes it acts on (per-class sliders), and how often the class survives +3."""
+    d = ctx.directions
+    cls = d.classes(name)
+    parts = []
+    if cls is not None:
+        names = ctx.model.class_names
+        parts.append("acts on " + ", ".join(names[c] for c in cls) + " (other classes: no effect)")
+    kept = d.class_kept[d.index[name]]
+    if not math.isnan(kept):
+        parts.append(f"class kept at +3 for {kept:.0%}")
+    return "; ".join(parts) or None
 
 
 def directions_markdown(ctx: AppContext) -> str:
@@ -174,6 +185,19 @@ def directions_markdown(ctx: AppContext) -> str:
     d = ctx.directions
     if d is None:
         return ""
-    kinds = {"pca": "GANSpace principal direction", "attribute": "InterFaceGAN attribute boundary",
-             "class": "InterFaceGAN boundary towards a class"}
-    return "\n".join(f"- **{lab}** ({kinds.get(k, k)}): {desc}" for lab, k, desc in zip(d.labels, d.kinds, d.descriptions))
+    kinds = {"pca": "GANSpace principal direction", "sefa": "SeFa principal direction",
+             "attribute": "InterFaceGAN conditional attribute slider", "class": "InterFaceGAN boundary towards a class"}
+    lines = [f"- **{lab}** ({kinds.get(k, k)}): {desc}" for lab, k, desc in zip(d.labels, d.kinds, d.descriptions)]
+    skipped = d.meta.get("skipped") or []
+    if skipped:
+        lines.append(f"\n_Not shown ({len(skipped)}): " + "; ".join(skipped) + "._")
+    return "\n".join(lines)
+
+
+def directions_list(ctx: AppContext) -> list[dict]:
+    """Every slider the Generate tab shows, in its order, with name, kind, range and measured effects."""
+    d = ctx.directions
+    if d is None:
+        return []
+    names = list(ctx.model.class_names) if ctx.conditional else []
+    return [L.slider_info(d, n, names) for _, group, _ in direction_groups(ctx) for n in group]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +19,11 @@ from .inputs import RANDOM_CLASS, AppInputError, check_latent, class_name, parse
 from .plots import path_plot
 from .scratch import scratch_dir
 
+log = logging.getLogger(__name__)
+
 STRIP_SCALE = 3
 MAX_FRAMES = 64
+MAX_STOPS = 8  # endpoints of one path, A included
 
 
 @dataclass
@@ -68,15 +72,24 @@ class PathResult:
     strip: Image.Image
     gif: Path
     d_logit: list[float]
-    p_real: list[float]  # calibrated when calibration.json exists, else sigmoid(logit)
+    p_real: list[float]  # the answer: the critic's P(real) when there is one, else the game D's (see calibrated)
     calibrated: bool
     class_probs: np.ndarray | None  # (T, K) classifier softmax, None without the classifier
     plot: Image.Image
+    d_p_real: list[float] | None = None  # the game D's P(real) (calibrated when calibration.json exists)
+    critic_logit: list[float] | None = None  # None when the folder has no critic
+    scorer: str = "discriminator"  # who answers in p_real: "critic" or "discriminator"
+    mp4: Path | None = None  # the same animation as an H.264 video (None when PyAV is not installed)
+    stops: list[str] = field(default_factory=lambda: ["A", "B"])  # stop k sits at t = k
 
     def summary(self, ctx: AppContext) -> dict:
         """JSON-able per-frame numbers (what the /interpolate API returns besides the files)."""
         out: dict[str, Any] = {"t": [round(x, 4) for x in self.t], "d_logit": [round(x, 4) for x in self.d_logit],
-                               "p_real": [round(x, 4) for x in self.p_real], "p_real_calibrated": self.calibrated}
+                               "p_real": [round(x, 4) for x in self.p_real], "p_real_calibrated": self.calibrated,
+                               "scorer": self.scorer, "d_p_real": [round(x, 4) for x in self.d_p_real or self.p_real],
+                               "critic_p_real": ([round(x, 4) for x in self.p_real] if self.critic_logit else None),
+                               "critic_logit": ([round(x, 4) for x in self.critic_logit] if self.critic_logit else None)}
+        out["stops"] = list(self.stops)  # stop k sits at t = k (a loop ends at A again)
         if self.class_probs is not None:
             names = classifier_names(ctx)
             top = self.class_probs.argmax(1)
@@ -86,8 +99,12 @@ class PathResult:
 
 
 def interpolate_path(ctx: AppContext, a: Endpoint, b: Endpoint, n_frames: Any = 16,
-                     method: Literal["lerp", "slerp"] | str = "slerp", *, duration_ms: int = 80) -> PathResult:
-    """Frames from a to b (z by lerp/slerp; the class embedding blends linearly), a GIF, and per-frame scores.
+                     method: Literal["lerp", "slerp"] | str = "slerp", *, duration_ms: int = 80,
+                     more: list[Endpoint] | tuple = (), loop: bool = False) -> PathResult:
+    """Frames from a to b (then through `more`, back to a with `loop`), a GIF, an MP4, and per-frame scores.
+
+    z moves by lerp/slerp and the class embedding blends linearly on each leg; the frame count is rounded
+    so that every stop is a frame (gan.latent.path_frames), and t runs from 0 (A) to the number of legs.
 
     Each frame is scored exactly as the Score tab scores an upload (gan.scoring.score_images: a
     conditional D gets the classifier's predicted class), so a frame and its PNG get the same score.
@@ -95,26 +112,45 @@ def interpolate_path(ctx: AppContext, a: Endpoint, b: Endpoint, n_frames: Any = 
     T = parse_int("frames", n_frames, 2, MAX_FRAMES, default=16)
     if method not in ("lerp", "slerp"):
         raise AppInputError(f"method {method!r} is not supported; use 'lerp' or 'slerp'")
-    zs = L.interpolate(a.z, b.z, T, method=method)  # (T, z_dim)
-    t = torch.linspace(0.0, 1.0, T)
+    ends = [a, b, *more]
+    if len(ends) > MAX_STOPS:
+        raise AppInputError(f"{len(ends)} stops is too many; use at most {MAX_STOPS}")
+    zs = L.interpolate_stops([e.z for e in ends], T, method=method, loop=loop)  # (T', z_dim)
+    leg, tt = L.path_frames(len(ends), T, loop=loop)
+    t, T = leg + tt, len(zs)  # position along the path: stop k at t = k
     if ctx.conditional:
-        ea, eb = L.class_embedding(ctx.model, a.label), L.class_embedding(ctx.model, b.label)
-        emb = L.lerp(ea, eb, t.unsqueeze(1))
-        emb[0], emb[-1] = ea, eb
+        emb = L.interpolate_stops([L.class_embedding(ctx.model, e.label) for e in ends], T, method="lerp", loop=loop)
         frames = L.render(ctx.model, zs, emb)
     else:
         frames = L.render(ctx.model, zs)
     from ..scoring import score_images
-    scored = score_images(ctx.model, frames, calibration=ctx.calibration)
+    scored = score_images(ctx.model, frames, calibration=ctx.calibration, critic=ctx.critic)
     logits = [r.logit for r in scored]
-    calibrated = ctx.calibration is not None
-    p_real = [r.p_real if calibrated else r.p_real_raw for r in scored]
+    d_p_real = [r.p_real if ctx.calibration is not None else r.p_real_raw for r in scored]
+    p_real = [r.answer_p_real for r in scored]
+    critic_logit = [r.critic_logit for r in scored] if ctx.critic is not None else None
+    calibrated = bool(scored[0].critic_calibrated) if ctx.critic is not None else ctx.calibration is not None
     probs = classifier_probs(ctx, frames)
     strip = grid_image(frames, nrow=min(T, 16), scale=STRIP_SCALE, padding=2)
     pil = [L.to_pil(f, IMAGE_SCALE // 2) for f in frames]
-    gif = L.make_gif(pil + pil[-2:0:-1], scratch_dir() / "interpolation.gif", duration_ms=duration_ms)
-    plot = path_plot(ctx, t.tolist(), p_real, calibrated, probs)
-    return PathResult(frames, t.tolist(), strip, gif, logits, p_real, calibrated, probs, plot)
+    sequence = pil[:-1] if loop else pil + pil[-2:0:-1]  # a loop ends where it starts; a path plays back and forth
+    folder = scratch_dir()
+    gif = L.make_gif(sequence, folder / "interpolation.gif", duration_ms=duration_ms)
+    mp4 = _mp4(sequence, folder / "interpolation.mp4", fps=round(1000 / duration_ms))
+    stops = [chr(ord("A") + k) for k in range(len(ends))] + (["A"] if loop else [])
+    plot = path_plot(ctx, t.tolist(), p_real, calibrated, probs, d_p_real=d_p_real if critic_logit else None,
+                     stop_names=stops)
+    return PathResult(frames, t.tolist(), strip, gif, logits, p_real, calibrated, probs, plot, d_p_real, critic_logit,
+                      scored[0].scorer, mp4=mp4, stops=stops)
+
+
+def _mp4(frames: list[Image.Image], path: Path, fps: int) -> Path | None:
+    """The animation as MP4 (gan.latent.make_mp4), or None when PyAV is missing (the GIF still works)."""
+    try:
+        return L.make_mp4(frames, path, fps=fps)
+    except ImportError:
+        log.warning("PyAV is not installed: no MP4 export (pip install av)")
+        return None
 
 
 @torch.no_grad()

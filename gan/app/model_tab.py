@@ -41,6 +41,7 @@ def model_summary_markdown(ctx: AppContext) -> str:
                  f"{g.resolution}x{g.resolution}x{g.channels}, G width {g.width}, D width {d.width}"
                  f"{', spectral norm' if d.spectral_norm else ''}.")
     parts = {"directions": "latent directions (Generate sliders)", "calibration": "score calibration (Score tab)",
+             "critic": "critic (Score tab: the game's discriminator answers instead)",
              "classifier": "metric classifier (class predictions)", "metrics": "eval.json (metrics table)",
              "card": "model card"}
     missing = [f"- {parts[k]}: {v}" for k, v in ctx.notes.items() if k in parts]

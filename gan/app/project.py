@@ -35,7 +35,7 @@ class Projection:
 def project_input(ctx: AppContext, src: Any, class_choice: Any = AUTO_CLASS, *, steps: Any = DEFAULT_PROJECT_STEPS,
                   progress: Callable[[int, int], None] | None = None) -> Projection:
     """Find z (and the class, when 'auto') whose image matches an uploaded one."""
-    from ..projection import project
+    from ..latent import project
     n = parse_int("steps", steps, 2, MAX_PROJECT_STEPS, default=DEFAULT_PROJECT_STEPS)
     if isinstance(class_choice, str) and class_choice.strip().lower() == RANDOM_CLASS:
         class_choice = AUTO_CLASS

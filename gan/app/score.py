@@ -1,8 +1,9 @@
-"""The Score tab: ask the discriminator (and the classifier) about uploaded or drawn images."""
+"""The Score tab: is an upload real or generated? The critic answers, the game's discriminator beside it."""
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from .uploads import preprocess_uploads
 log = logging.getLogger(__name__)
 
 MAX_SCORE_FILES = 16
-_SCORE_HEADERS = ["image", "P(real)", "logit", "real below", "generated below", "class", "OOD"]
+_SCORE_HEADERS = ["image", "verdict", "P(real)", "game D", "logit", "real below", "generated below", "class", "OOD"]
 
 
 def empty_score_table() -> Any:
@@ -27,15 +28,29 @@ def empty_score_table() -> Any:
     return pd.DataFrame([], columns=_SCORE_HEADERS)
 
 
+def _trust(auc: float) -> str:
+    return "a strong" if auc >= 0.9 else "a useful" if auc >= 0.75 else "a weak" if auc >= 0.6 else "almost no"
+
+
 def auc_markdown(ctx: AppContext) -> str:
-    """One sentence on how far to trust D: its ROC AUC on held-out real vs generated images."""
-    auc = _calibration_auc(ctx)
-    if auc is None:
-        return ("_No calibration.json for this model: P(real) is the raw sigmoid of D's output, and D's accuracy "
-                "on held-out data is unknown._")
-    trust = "a strong" if auc >= 0.9 else "a useful" if auc >= 0.75 else "a weak" if auc >= 0.6 else "almost no"
-    return (f"On held-out data (real test images vs. generated samples) the discriminator reaches a **ROC AUC of "
-            f"{auc:.3f}**: {trust} signal (0.5 = coin flip, 1.0 = perfect).")
+    """Who answers and how far to trust it: the critic's and the game D's ROC AUC on held-out data."""
+    d_auc = _calibration_auc(ctx)
+    d_text = ("the game's discriminator has no calibration.json: its accuracy on held-out data is unknown"
+              if d_auc is None else f"the game's discriminator reaches {d_auc:.3f} ({_trust(d_auc)} signal)")
+    critic = ctx.critic
+    if critic is None:
+        return ("_The game's discriminator answers here (this model folder has no critic; refine one with "
+                f"`python -m gan.scoring.critic DIR`)._ On held-out data (real test images vs. generated samples) "
+                f"{d_text}: 0.5 = coin flip, 1.0 = perfect.")
+    if critic.auc is None:
+        return ("**The critic answers, uncalibrated** (its raw sigmoid): the calibration in critic.json was made for "
+                "other weights, so its accuracy is unknown; rerun `python -m gan.scoring.critic DIR`. On held-out "
+                f"data {d_text}.")
+    m = critic.info.get("metrics", {})
+    photo = m.get("photo", {}).get("auc")
+    after = f", {photo:.3f} after a photo-like round trip (JPEG, tint, rotation)" if photo is not None else ""
+    return (f"**The critic answers.** On held-out data (real test images vs. samples it never saw) it reaches a "
+            f"**ROC AUC of {critic.auc:.3f}**{after}; {d_text} (0.5 = coin flip, 1.0 = perfect).")
 
 
 def _calibration_auc(ctx: AppContext) -> float | None:
@@ -47,6 +62,25 @@ def _calibration_auc(ctx: AppContext) -> float | None:
         if v is not None:
             return float(v)
     return None
+
+
+def two_discriminators_markdown(ctx: AppContext) -> str:
+    """Why there are two discriminators, and what each one is (shown under the Score tab)."""
+    d_auc = _calibration_auc(ctx)
+    c_auc = ctx.critic.auc if ctx.critic is not None else None
+    fmt = (lambda v: "unknown" if v is None else f"{v:.3f}")  # noqa: E731
+    return (
+        "**Why the game's discriminator sits at 1/2.** A GAN trains D and G against each other. As G gets "
+        "better, the best D can do against it approaches a coin flip: when G's samples are distributed like the "
+        "data, D(x) = 1/2 everywhere (Goodfellow et al. 2014). The D that trained this model only had to keep up "
+        f"with a moving G, and its held-out ROC AUC is {fmt(d_auc)}.\n\n"
+        "**The critic.** Proposition 1 of the same paper names the discriminator that is optimal against a *fixed* "
+        "generator: D\\*(x) = p_data(x) / (p_data(x) + p_g(x)). The critic estimates it for the final, frozen "
+        "generator: a copy of the game's D trained to convergence on real training images against fresh samples "
+        "(the paper's inner loop run to the end), with upload-like augmentations (the app's preprocessing, JPEG, "
+        "tint, small rotations), early stopping on held-out images, and Platt scaling for an honest probability "
+        f"(50/50 prior). Its held-out ROC AUC is {fmt(c_auc)}. "
+        + ("" if ctx.critic is not None else "This model folder has no critic, so the game's D answers.")).strip()
 
 
 @dataclass
@@ -76,17 +110,19 @@ def score_inputs(ctx: AppContext, inputs: list[Any], *, names: list[str] | None 
     if not ok:
         raise ImageInputError("; ".join(f"{n}: {m}" for n, m in failed))
     x = torch.cat([p.tensor for _, p in ok])  # (N, 1, 28, 28) in [-1, 1]
-    scored = score_images(ctx.model, x, calibration=ctx.calibration)
+    scored = score_images(ctx.model, x, calibration=ctx.calibration, critic=ctx.critic)
     results = [_score_dict(r, name, pre) for (name, pre), r in zip(ok, scored)]
-    seen = [(L.to_pil(p.tensor[0], IMAGE_SCALE), f"{n}: P(real) {d['p_real']:.2f}") for (n, p), d in zip(ok, results)]
+    seen = [(L.to_pil(p.tensor[0], IMAGE_SCALE), f"{n}: {d['verdict']}, P(real) {d['p_real']:.2f}")
+            for (n, p), d in zip(ok, results)]
     sal = _saliency_items(ctx, ok, scored) if saliency else []
     nn_items = _neighbour_items(x[:1]) if neighbours else []
     import pandas as pd
-    rows = [[d["image"], _fmt(d["p_real"]) + ("" if d["calibrated"] else " (sigmoid)"), _fmt(d["logit"]),
+    rows = [[d["image"], d["verdict"] + (" (unsure)" if d["unsure"] else ""),
+             _fmt(d["p_real"]) + ("" if d["calibrated"] else " (sigmoid)"), _fmt(d["d_p_real"]), _fmt(d["logit"]),
              _fmt(d["percentile_real"], "%"), _fmt(d["percentile_fake"], "%"),
              f"{d['pred_name']} ({100 * d['pred_prob']:.0f}%)" if d["pred_name"] else "-",
              "-" if d["ood"] is None else ("yes" if d["ood"] else "no")] for d in results]
-    rows += [[n, "-", "-", "-", "-", "-", f"not scored: {m}"] for n, m in failed]
+    rows += [[n, "-", "-", "-", "-", "-", "-", "-", f"not scored: {m}"] for n, m in failed]
     table = pd.DataFrame(rows, columns=_SCORE_HEADERS)
     return ScoreReport(results, seen, table, _score_markdown(ctx, results, failed), sal, nn_items)
 
@@ -102,49 +138,98 @@ def _fmt(v: Any, unit: str = "") -> str:
 def _score_dict(r: Any, name: str, pre: Any) -> dict:
     """A scoring.ScoreResult as the JSON the app shows and /score returns.
 
-    ``p_real`` is the calibrated probability when the model has calibration.json, else D's own
-    sigmoid(logit); ``calibrated`` says which.  Everything else keeps gan.scoring's names.
+    The answer comes first: ``p_real``, ``logit``, ``calibrated``, ``p_real_raw``, ``p_real_calibrated`` and
+    the percentiles are the critic's when the model folder has one (``scorer`` = "critic"), else the game
+    D's ("discriminator"); ``verdict`` is "real" or "generated".  Both are also given by name:
+    ``critic_p_real`` / ``critic_logit`` (None without a critic) and ``d_p_real`` / ``d_logit`` /
+    ``d_p_real_raw`` (the game D's calibrated probability when it has calibration.json, else its sigmoid).
+    ``label_used``, ``logit_max`` and ``label_max`` describe the game D's label rule.
     """
     d = r.to_dict()
-    calibrated = d.get("p_real") is not None
-    d["p_real_calibrated"] = d.get("p_real")
-    d["p_real"] = float(d["p_real"] if calibrated else d["p_real_raw"])
-    d.update(image=name, calibrated=calibrated, inverted=bool(pre.inverted), preprocessing=list(pre.notes))
+    game = {"d_logit": d["logit"], "d_p_real_raw": d["p_real_raw"], "d_calibrated": d["p_real"] is not None,
+            "d_p_real": float(d["p_real"] if d["p_real"] is not None else d["p_real_raw"]),
+            "d_percentile_real": d["percentile_real"], "d_percentile_fake": d["percentile_fake"]}
+    if d["scorer"] == "critic":
+        z = d["critic_logit"]
+        answer = {"logit": z, "p_real_raw": float(1.0 / (1.0 + math.exp(-max(min(z, 500.0), -500.0)))),
+                  "calibrated": bool(d["critic_calibrated"]),
+                  "p_real_calibrated": d["critic_p_real"] if d["critic_calibrated"] else None,
+                  "percentile_real": d["critic_percentile_real"], "percentile_fake": d["critic_percentile_fake"]}
+    else:
+        answer = {"calibrated": game["d_calibrated"], "p_real_calibrated": d["p_real"]}
+    d.update(game)
+    d.update(answer)
+    d["p_real"] = float(d["answer_p_real"])
+    d.update(image=name, inverted=bool(pre.inverted), preprocessing=list(pre.notes))
     return d
+
+
+def _verdict_words(d: dict) -> str:
+    word = "real" if d["verdict"] == "real" else "generated"
+    caveat = " (out of distribution)" if d.get("ood") else " (unsure)" if d["unsure"] else ""
+    return f"looks **{word}**{caveat}"
 
 
 def _score_markdown(ctx: AppContext, results: list[dict], failed: list[tuple[str, str]]) -> str:
     d = results[0]
-    how = "calibrated" if d["calibrated"] else "uncalibrated: D's own sigmoid"
-    lines = [f"### {d['image']}: P(real) = {d['p_real']:.2f} ({how})",
-             f"Raw discriminator logit {d['logit']:+.3f} (sigmoid {d['p_real_raw']:.3f})."]
+    who = "the critic" if d["scorer"] == "critic" else "the game's discriminator"
+    how = "calibrated" if d["calibrated"] else "uncalibrated sigmoid"
+    lines = [f"### {d['image']}: {_verdict_words(d).replace('**', '')}, P(real) = {d['p_real']:.2f}",
+             f"Answer of **{who}** ({how}; logit {d['logit']:+.3f})."]
+    if d["scorer"] == "critic":
+        lines.append(f"The game's discriminator, beside it: P(real) {d['d_p_real']:.2f} (logit {d['d_logit']:+.3f}).")
     if d.get("percentile_real") is not None:
-        lines.append(f"Its score is above {d['percentile_real']:.0f}% of held-out real test images and "
+        lines.append(f"Its score is above {d['percentile_real']:.0f}% of held-out real images and "
                      f"{d['percentile_fake']:.0f}% of generated images.")
     if d.get("pred_name"):
         lines.append(f"The classifier sees a **{d['pred_name']}** ({100 * d['pred_prob']:.0f}%).")
     if d.get("ood"):
         lines.append(f"\n> ⚠️ **Out of distribution:** this image looks unlike Fashion-MNIST ({d['ood_reason']}); "
-                     f"the score means little.")
+                     f"the verdict means little.")
     if d.get("preprocessing"):
         lines.append("\nPreprocessing: " + "; ".join(d["preprocessing"]) + ".")
     if d.get("notes"):
         lines.append("\nNotes: " + "; ".join(d["notes"]) + ".")
-    lines.append("\n" + auc_markdown(ctx))
     if len(results) > 1:
-        lines.append(f"\n{len(results)} images scored; the table lists all of them.")
+        lines.append("\n" + _summary(results))
+    lines.append("\n" + (_trust_line(ctx) if d["scorer"] == "critic" else auc_markdown(ctx)))
     if failed:
         lines.append("\n**Not scored:** " + "; ".join(f"{n}: {m}" for n, m in failed))
     return "\n".join(lines)
 
 
+def _trust_line(ctx: AppContext) -> str:
+    """How far to trust the critic's answer, in one line (the tab's introduction says more)."""
+    m = ctx.critic.info.get("metrics", {}) if ctx.critic is not None else {}
+    parts = [f"{m[v]['auc']:.3f} {what}" for v, what in (("clean", "on clean images"),
+                                                         ("photo", "after a photo-like round trip")) if v in m]
+    d_auc = _calibration_auc(ctx)
+    game = f"; the game's D: {d_auc:.3f}" if d_auc is not None else ""
+    return f"_Critic's held-out ROC AUC: {', '.join(parts) or 'unknown'}{game}._"
+
+
+def _summary(results: list[dict]) -> str:
+    """One paragraph over many images: how many look real, how many generated, and each verdict."""
+    n_real = sum(d["verdict"] == "real" for d in results)
+    mean = sum(d["p_real"] for d in results) / len(results)
+    each = "; ".join(f"{d['image']}: {d['verdict']} ({d['p_real']:.2f})" for d in results)
+    n_fake = len(results) - n_real
+    looks = (lambda k: f"{k} look{'s' if k == 1 else ''}")  # noqa: E731
+    return (f"**{len(results)} images: {looks(n_real)} real, {looks(n_fake)} generated** "
+            f"(mean P(real) {mean:.2f}). {each}. The table lists every number.")
+
+
 def _saliency_items(ctx: AppContext, ok: list, scored: list) -> list[tuple[Image.Image, str]]:
+    """Saliency of whoever answers: the critic when there is one, else the game D (with its label)."""
     from ..scoring import overlay, saliency_map
     items = []
     for (name, pre), r in zip(ok, scored):
         try:
-            sal = saliency_map(ctx.model, pre.tensor, label=r.label_used)
-            items.append((overlay(pre.image28, sal), name))
+            if ctx.critic is not None:
+                sal = saliency_map(ctx.model, pre.tensor, critic=ctx.critic)
+            else:
+                sal = saliency_map(ctx.model, pre.tensor, label=r.label_used)
+            items.append((overlay(pre.image28, sal), f"{name}: what the {r.scorer} looks at"))
         except Exception as e:  # noqa: BLE001 - saliency is a bonus, the score stands without it
             log.warning("saliency failed for %s: %s", name, e)
     return items

@@ -18,6 +18,7 @@ One concern per module:
 | ``neighbours`` | the nearest training images in pixel space |
 | ``roundtrip`` | upload and photo-like round trips (training augmentation and benchmark alike) |
 | ``critic`` | the critic (Goodfellow's optimal D for the final G): load, save, ``python -m gan.scoring.critic DIR`` |
+| ``critic_data`` | the critic's training, validation and test images (and round-trip pools) |
 | ``refine`` | training the critic: candidates, early stopping, held-out measurement |
 
 Command lines: ``python -m gan.scoring DIR`` writes the game D's calibration.json;

@@ -24,7 +24,7 @@ answers with its raw sigmoid.  Folders without a critic still load: the app fall
 
 Command line (also run by train.py after training):
 
-    python -m gan.scoring.critic DIR [--steps 2000] [--candidates refine,refine-classifier,scratch] [--data-dir D]
+    python -m gan.scoring.critic DIR [--steps 6000] [--candidates refine,refine-classifier,scratch] [--data-dir D]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import json
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,6 @@ def save_critic(folder: str | Path, net: Discriminator, label_rule: str, info: d
     state = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()}
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})
-    from dataclasses import asdict
     meta = {"version": CRITIC_VERSION,
             "architecture": {"class": "Discriminator", "config": asdict(net.cfg), "label_rule": label_rule,
                              "parameters": sum(p.numel() for p in net.parameters())},
@@ -170,8 +169,8 @@ def load_critic(folder: str | Path, *, map_location: str = "cpu") -> Critic | No
         notes.append(msg)
     else:
         try:
-            cal = LogitCalibration.from_dict(meta.get("calibration") or {})
-            cal.metrics = dict((meta.get("metrics") or {}).get("clean") or {})
+            clean = dict((meta.get("metrics") or {}).get("clean") or {})  # held-out metrics of the clean view
+            cal = LogitCalibration.from_dict({**(meta.get("calibration") or {}), "metrics": clean})
         except (ValueError, TypeError) as e:
             warnings.warn(f"the critic's calibration in {CRITIC_CONFIG} is invalid ({e}); {fix}", stacklevel=2)
             notes.append(f"critic uncalibrated ({e})")
@@ -188,7 +187,15 @@ def write_critic(folder: str | Path, *, model: GAN | None = None, data_dir: str 
             raise ValueError(f"{folder} is not a model folder (no config.json); pass the folder train.py wrote")
         model = GAN.from_pretrained(str(folder))
     result = refine_critic(model, RefineOptions(data_dir=str(data_dir) if data_dir else None, **options))
-    return save_critic(folder, result.net, result.label_rule, result.info)
+    path = save_critic(folder, result.net, result.label_rule, result.info)
+    if (folder / "README.md").is_file():  # the model card reports the critic's metrics
+        try:
+            from ..modelcard import rerender
+            rerender(folder)
+        except Exception as e:  # noqa: BLE001 - the card is documentation: never fail over it
+            print(f"warning: model card not re-rendered ({type(e).__name__}: {str(e)[:160]}); "
+                  f"run: python -m gan.modelcard {folder}")
+    return path
 
 
 def format_report(meta: dict) -> str:
@@ -215,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Refine a critic (the optimal discriminator for the final generator) "
                                             "and save it in the model folder.")
     p.add_argument("folder", help="model folder (config.json + *.safetensors)")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"most training steps per candidate (default: {d.steps})")
+    p.add_argument("--steps", type=int, default=d.steps,
+                   help=f"most training steps of the best candidate (default: {d.steps})")
+    p.add_argument("--screen-steps", type=int, default=d.screen_steps,
+                   help=f"steps of every candidate before the best is chosen (default: {d.screen_steps})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"real (and as many generated) images per step "
                                                                         f"(default: {d.batch_size})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default: {d.lr})")
@@ -224,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool", type=int, default=d.pool, help=f"round-tripped images per side and mode (default: {d.pool})")
     p.add_argument("--n-val", type=int, default=d.n_val, help=f"validation images per side (default: {d.n_val})")
     p.add_argument("--n-test", type=int, default=d.n_test, help=f"test images per side (default: {d.n_test})")
+    p.add_argument("--n-train", type=int, default=None, help="use at most N real training images (default: all)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default: {d.seed})")
     p.add_argument("--data-dir", default=None, help="folder with the data set files (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
@@ -232,9 +243,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     try:
-        path = write_critic(a.folder, data_dir=a.data_dir, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
+        path = write_critic(a.folder, data_dir=a.data_dir, steps=a.steps, screen_steps=a.screen_steps,
+                            batch_size=a.batch_size, lr=a.lr,
                             candidates=tuple(c.strip() for c in a.candidates.split(",") if c.strip()),
-                            pool=a.pool, n_val=a.n_val, n_test=a.n_test, seed=a.seed)
+                            pool=a.pool, n_val=a.n_val, n_test=a.n_test, n_train=a.n_train, seed=a.seed)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

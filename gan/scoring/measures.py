@@ -5,15 +5,14 @@
 
 Real images are the positive class.  ROC AUC and average precision depend only on the order of the
 scores, so any monotone score (a logit) works for them; accuracy at 0.5, calibration error and Brier
-score need probabilities.
+score need probabilities.  torchmetrics is imported on first use (it takes seconds to import, and
+scoring an upload never needs it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics.functional.classification import (binary_auroc, binary_average_precision,
-                                                    binary_calibration_error)
 
 ECE_BINS = 10
 
@@ -41,6 +40,7 @@ def _split(pos: np.ndarray | list, neg: np.ndarray | list) -> tuple[np.ndarray, 
 def roc_auc(pos: np.ndarray | list, neg: np.ndarray | list) -> float:
     """Area under the ROC curve of scores pos (real) vs neg (generated); ties count 1/2 (torchmetrics)."""
     pos, neg = _split(pos, neg)
+    from torchmetrics.functional.classification import binary_auroc
     target = torch.cat([torch.ones(len(pos), dtype=torch.long), torch.zeros(len(neg), dtype=torch.long)])
     return float(binary_auroc(_ranks01(np.concatenate([pos, neg])), target))
 
@@ -48,6 +48,7 @@ def roc_auc(pos: np.ndarray | list, neg: np.ndarray | list) -> float:
 def average_precision(pos: np.ndarray | list, neg: np.ndarray | list) -> float:
     """Average precision of scores pos (real, the positive class) vs neg (generated) (torchmetrics)."""
     pos, neg = _split(pos, neg)
+    from torchmetrics.functional.classification import binary_average_precision
     target = torch.cat([torch.ones(len(pos), dtype=torch.long), torch.zeros(len(neg), dtype=torch.long)])
     return float(binary_average_precision(_ranks01(np.concatenate([pos, neg])), target))
 
@@ -59,6 +60,7 @@ def separation_metrics(p_real: np.ndarray | list, p_fake: np.ndarray | list, *, 
     real images called generated (P(real) < 0.5); ``fpr_fake`` the share of generated ones called real.
     ECE is torchmetrics' binary calibration error (L1, ``bins`` equal-width bins).
     """
+    from torchmetrics.functional.classification import binary_calibration_error
     pos, neg = _split(p_real, p_fake)
     if min(pos.min(), neg.min()) < 0.0 or max(pos.max(), neg.max()) > 1.0:
         raise ValueError("separation_metrics takes probabilities in [0, 1]")

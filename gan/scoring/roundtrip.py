@@ -60,13 +60,15 @@ def sample_photo_params(rng: np.random.Generator) -> PhotoParams:
         quality=int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1)))
 
 
-def photo_image(img28: np.ndarray, p: PhotoParams, rng: np.random.Generator | None = None) -> Image.Image:
-    """A 28x28 uint8 image (0 = black background) as a photo-like RGB picture (before JPEG)."""
-    g = img28.astype(np.float32) / 255.0  # 1 = garment, 0 = background
+def photo_image(img: np.ndarray, p: PhotoParams, rng: np.random.Generator | None = None) -> Image.Image:
+    """A grayscale uint8 image (H, W) (0 = black background) as a photo-like RGB picture (before JPEG)."""
+    g = img.astype(np.float32) / 255.0  # 1 = garment, 0 = background
     dark = p.page - g * (p.page - p.ink)  # dark garment on a light page
-    big = Image.fromarray(dark.astype(np.float32), mode="F").resize((p.size, p.size), p.resample)
-    page = np.full((p.size + p.pad[1] + p.pad[3], p.size + p.pad[0] + p.pad[2]), p.page, np.float32)
-    page[p.pad[1]:p.pad[1] + p.size, p.pad[0]:p.pad[0] + p.size] = np.asarray(big)
+    h, w = g.shape
+    bw, bh = max(1, round(w * p.size / max(h, w))), max(1, round(h * p.size / max(h, w)))  # longer side p.size
+    big = Image.fromarray(dark.astype(np.float32), mode="F").resize((bw, bh), p.resample)
+    page = np.full((bh + p.pad[1] + p.pad[3], bw + p.pad[0] + p.pad[2]), p.page, np.float32)
+    page[p.pad[1]:p.pad[1] + bh, p.pad[0]:p.pad[0] + bw] = np.asarray(big)
     if p.noise > 0:
         rng = rng or np.random.default_rng(0)
         page += rng.normal(0.0, p.noise, page.shape).astype(np.float32)
@@ -76,11 +78,11 @@ def photo_image(img28: np.ndarray, p: PhotoParams, rng: np.random.Generator | No
     return Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), mode="RGB")
 
 
-def photo_jpeg(img28: np.ndarray, rng: np.random.Generator) -> bytes:
-    """The photo-like round trip of one 28x28 uint8 image, as the JPEG bytes a user would upload."""
+def photo_jpeg(img: np.ndarray, rng: np.random.Generator) -> bytes:
+    """The photo-like round trip of one grayscale uint8 image (H, W), as the JPEG bytes a user would upload."""
     p = sample_photo_params(rng)
     buf = io.BytesIO()
-    photo_image(img28, p, rng).save(buf, format="JPEG", quality=p.quality)
+    photo_image(img, p, rng).save(buf, format="JPEG", quality=p.quality)
     return buf.getvalue()
 
 

@@ -23,7 +23,8 @@ from ..fileio import atomic_write_json, atomic_write_text
 from ..models import Discriminator, Generator
 from ..pretrained import GAN
 from ..visualize import grid_image, plot_curves, read_metrics, save_gif
-from .run import PROGRESS_DIR, Run, hardware_description
+from ..hardware import hardware_description
+from .run import PROGRESS_DIR, Run
 
 # computed once per finished Fashion-MNIST model: (what, module, function(folder)); each is optional
 POSTPROCESS_STEPS = (("directions", "gan.latent.directions", "write_directions"),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import platform
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ import torch.nn as nn
 from .. import checkpoint as ckpt
 from ..augment import diff_augment, parse_policy
 from ..data import ImageData, load_dataset
+from ..hardware import hardware_description  # noqa: F401 - re-exported for gan.train.outputs
 from ..losses import d_loss_fn, g_loss_fn
 from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from .distributed import Dist, broadcast_module
@@ -91,22 +90,6 @@ def resolve_device(name: str, d: Dist) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise TrainingError(f"--device {name} is not supported; use auto, cpu or cuda[:N]")
     return dev
-
-
-def hardware_description(device: torch.device, world: int) -> str:
-    """Human-readable hardware string for the model card."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        return f"{world} x {name}" if world > 1 else name
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{world} process(es) on CPU: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
 def build_models(cfg: TrainConfig, data: ImageData) -> tuple[Generator, Discriminator]:

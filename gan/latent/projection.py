@@ -1,6 +1,6 @@
 """GAN inversion: find the latent (and class) whose image best matches a target, as StyleGAN's projector.
 
-    from gan.projection import project, image_to_target
+    from gan.latent import project, image_to_target
     target = image_to_target(PIL.Image.open("shoe.jpg"))        # (1, 28, 28) in [-1, 1]
     result = project(model, target, num_steps=200)              # result.z, result.label, result.image
 
@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .latent import generator_of
+from .sampling import generator_of
 
 TOP_CLASSES = 3
 
@@ -100,6 +100,87 @@ def _classifier(model: nn.Module, classifier) -> nn.Module | None:
     return metric_classifier(model)
 
 
+@dataclass
+class _Objective:
+    """Pixel MSE to the target, optionally a feature distance in the classifier's embedding, and a |z| prior."""
+
+    G: nn.Module
+    tgt: torch.Tensor  # (1, C, R, R)
+    clf: nn.Module | None
+    tgt_feat: torch.Tensor | None
+    feature_weight: float
+    reg_weight: float
+
+    def __call__(self, z: torch.Tensor, y: torch.Tensor | None, features: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        img = self.G(z, y)  # (B, C, R, R)
+        loss = (img - self.tgt).pow(2).mean((1, 2, 3))  # (B,) pixel MSE
+        if features and self.tgt_feat is not None:
+            loss = loss + self.feature_weight * (1 - F.cosine_similarity(self.clf.features(img), self.tgt_feat, dim=1))
+        loss = loss + self.reg_weight * (z.norm(dim=1) / math.sqrt(z.size(1)) - 1).pow(2)
+        return loss, img
+
+
+@torch.no_grad()
+def _candidate_classes(G: nn.Module, tgt: torch.Tensor, clf: nn.Module | None, label: int | None, starts: int,
+                       gen: torch.Generator) -> list[int | None]:
+    """The classes to search: the given one, the classifier's top 3, or the 3 whose random samples fit best."""
+    n_cls = G.cfg.num_classes
+    if not n_cls:
+        return [None]
+    if label is not None:
+        return [int(label)]
+    if clf is not None:
+        return clf(tgt)[0].topk(min(TOP_CLASSES, n_cls)).indices.tolist()
+    pool = 4 * starts  # rank classes by their best random sample
+    zp = torch.randn(n_cls * pool, G.cfg.z_dim, generator=gen)
+    yp = torch.arange(n_cls).repeat_interleave(pool)
+    err = (G(zp, yp) - tgt).pow(2).mean((1, 2, 3)).view(n_cls, pool).min(1).values
+    return err.topk(min(TOP_CLASSES, n_cls), largest=False).indices.tolist()
+
+
+@torch.no_grad()
+def _starting_points(G: nn.Module, tgt: torch.Tensor, cands: list[int | None], starts: int,
+                     gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The best `starts` of 4x as many random latents per candidate class: z (len(cands) * starts, z_dim), y."""
+    pool = 4 * starts
+    zp = torch.randn(len(cands) * pool, G.cfg.z_dim, generator=gen)
+    yp = None if cands[0] is None else torch.tensor(cands).repeat_interleave(pool)
+    err = (G(zp, yp) - tgt).pow(2).mean((1, 2, 3)).view(len(cands), pool)
+    keep = (err.topk(starts, largest=False).indices + torch.arange(len(cands)).unsqueeze(1) * pool).flatten()
+    return zp[keep], None if yp is None else yp[keep]
+
+
+def _optimise(objective: _Objective, z: torch.Tensor, y: torch.Tensor | None, steps: int, lr_peak: float, *,
+              decay: bool, features: bool, history: list[float], on_step: Callable[[], None]) -> torch.Tensor:
+    """Adam on z alone (G's weights are neither touched nor differentiated), optionally with cosine decay."""
+    z = z.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr_peak)
+    for i in range(steps):
+        if decay:  # cosine decay to 0 over the refinement
+            for g in opt.param_groups:
+                g["lr"] = lr_peak * 0.5 * (1 + math.cos(math.pi * i / steps))
+        with torch.enable_grad():  # also when the caller runs under no_grad
+            loss, _ = objective(z, y, features)
+            (grad,) = torch.autograd.grad(loss.sum(), [z])
+        z.grad = grad
+        opt.step()
+        history.append(float(loss.detach().min()))
+        on_step()
+    return z.detach()
+
+
+def _check_args(G: nn.Module, num_steps: int, starts: int, label: int | None) -> None:
+    n_cls = G.cfg.num_classes
+    if num_steps < 2:
+        raise ValueError(f"num_steps={num_steps} must be >= 2")
+    if starts < 1:
+        raise ValueError(f"starts={starts} must be >= 1")
+    if label is not None and not n_cls:
+        raise ValueError(f"label={label} given, but this model is unconditional: pass label=None")
+    if label is not None and not 0 <= int(label) < n_cls:
+        raise ValueError(f"label={label} is out of range; use 0..{n_cls - 1} or None")
+
+
 def project(model: nn.Module, target: torch.Tensor, *, label: int | None = None, num_steps: int = 200,
             seed: int = 0, progress: Callable[[int, int], None] | None = None, starts: int = 8,
             lr: float = 0.1, feature_weight: float = 0.1, reg_weight: float = 0.01,
@@ -109,75 +190,29 @@ def project(model: nn.Module, target: torch.Tensor, *, label: int | None = None,
     t_start = time.time()
     G = generator_of(model)
     tgt = _check_target(target, G).unsqueeze(0)  # (1, C, R, R)
-    if num_steps < 2:
-        raise ValueError(f"num_steps={num_steps} must be >= 2")
-    if starts < 1:
-        raise ValueError(f"starts={starts} must be >= 1")
-    n_cls, z_dim = G.cfg.num_classes, G.cfg.z_dim
-    if label is not None and not n_cls:
-        raise ValueError(f"label={label} given, but this model is unconditional: pass label=None")
-    if label is not None and not 0 <= int(label) < n_cls:
-        raise ValueError(f"label={label} is out of range; use 0..{n_cls - 1} or None")
-    clf = _classifier(model, classifier) if feature_weight > 0 or (n_cls and label is None) else None
+    _check_args(G, num_steps, starts, label)
+    need_clf = feature_weight > 0 or (G.cfg.num_classes and label is None)
+    clf = _classifier(model, classifier) if need_clf else None
     gen = torch.Generator().manual_seed(int(seed))
+    done = [0]
+
+    def on_step() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], num_steps)
+
     was_training = G.training
     G.eval()
     try:
         with torch.no_grad():
             tgt_feat = clf.features(tgt) if clf is not None and feature_weight > 0 else None
-            # (1) candidate classes
-            if not n_cls:
-                cands: list[int | None] = [None]
-            elif label is not None:
-                cands = [int(label)]
-            elif clf is not None:
-                cands = clf(tgt)[0].topk(min(TOP_CLASSES, n_cls)).indices.tolist()
-            else:  # rank classes by their best random sample
-                pool = 4 * starts
-                zp = torch.randn(n_cls * pool, z_dim, generator=gen)
-                yp = torch.arange(n_cls).repeat_interleave(pool)
-                err = (G(zp, yp) - tgt).pow(2).mean((1, 2, 3)).view(n_cls, pool).min(1).values
-                cands = err.topk(min(TOP_CLASSES, n_cls), largest=False).indices.tolist()
-            # (2) starting points: the best `starts` of 4x as many random latents per class
-            pool = 4 * starts
-            zp = torch.randn(len(cands) * pool, z_dim, generator=gen)
-            yp = None if cands[0] is None else torch.tensor(cands).repeat_interleave(pool)
-            err = (G(zp, yp) - tgt).pow(2).mean((1, 2, 3)).view(len(cands), pool)
-            keep = err.topk(starts, largest=False).indices + torch.arange(len(cands)).unsqueeze(1) * pool
-            z0 = zp[keep.flatten()]  # (len(cands) * starts, z_dim)
-            y0 = None if yp is None else yp[keep.flatten()]
-
-        def objective(z: torch.Tensor, y: torch.Tensor | None, features: bool) -> tuple[torch.Tensor, torch.Tensor]:
-            img = G(z, y)  # (B, C, R, R)
-            loss = (img - tgt).pow(2).mean((1, 2, 3))  # (B,) pixel MSE
-            if features and tgt_feat is not None:
-                loss = loss + feature_weight * (1 - F.cosine_similarity(clf.features(img), tgt_feat, dim=1))
-            loss = loss + reg_weight * (z.norm(dim=1) / math.sqrt(z_dim) - 1).pow(2)
-            return loss, img
-
-        def optimise(z: torch.Tensor, y: torch.Tensor | None, steps: int, step0: int, lr_peak: float,
-                     decay: bool, features: bool, history: list[float]) -> torch.Tensor:
-            z = z.clone().requires_grad_(True)
-            opt = torch.optim.Adam([z], lr=lr_peak)
-            for i in range(steps):
-                if decay:  # cosine decay to 0 over the refinement
-                    for g in opt.param_groups:
-                        g["lr"] = lr_peak * 0.5 * (1 + math.cos(math.pi * i / steps))
-                with torch.enable_grad():  # also when the caller runs under no_grad
-                    loss, _ = objective(z, y, features)
-                    # gradients w.r.t. z only: the generator's weights are neither touched nor differentiated
-                    (grad,) = torch.autograd.grad(loss.sum(), [z])
-                z.grad = grad
-                opt.step()
-                history.append(float(loss.detach().min()))
-                if progress is not None:
-                    progress(step0 + i + 1, num_steps)
-            return z.detach()
-
+        objective = _Objective(G, tgt, clf, tgt_feat, feature_weight, reg_weight)
+        cands = _candidate_classes(G, tgt, clf, label, starts, gen)  # (1) candidate classes
+        z0, y0 = _starting_points(G, tgt, cands, starts, gen)  # (2) starting points
         # (3) multi-start search: every start of every candidate class in one batch
         history: list[float] = []
         n_search = max(1, min(num_steps - 1, round(num_steps * search_fraction)))
-        zs = optimise(z0, y0, n_search, 0, lr, False, True, history)
+        zs = _optimise(objective, z0, y0, n_search, lr, decay=False, features=True, history=history, on_step=on_step)
         with torch.no_grad():
             loss_s, _ = objective(zs, y0, True)
         per_class = loss_s.view(len(cands), starts).min(1).values
@@ -185,8 +220,8 @@ def project(model: nn.Module, target: torch.Tensor, *, label: int | None = None,
         candidates = {c: float(v) for c, v in zip(cands, per_class)} if cands[0] is not None else {}
         # (4) refine the best start alone
         yb = None if y0 is None else y0[best:best + 1]
-        zb = optimise(zs[best:best + 1], yb, num_steps - n_search, n_search, lr * 0.5, True, refine_features,
-                      history)
+        zb = _optimise(objective, zs[best:best + 1], yb, num_steps - n_search, lr * 0.5, decay=True,
+                       features=refine_features, history=history, on_step=on_step)
         with torch.no_grad():
             final, img = objective(zb, yb, refine_features)
             start, start_img = objective(zs[best:best + 1], yb, refine_features)

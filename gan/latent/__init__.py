@@ -1,0 +1,49 @@
+"""Latent-space tools: seeds, interpolation, sliders (directions), GAN inversion, sharing and media.
+
+One module per concern:
+
+* ``sampling``   latents of seeds, lerp / slerp, paths through two or more stops, rendering with embeddings
+* ``attributes`` the garment attributes sliders are named after, each a documented function of the image
+* ``effects``    what a move in z does: attribute changes in sd of real images, class retention
+* ``principal``  GANSpace and SeFa directions
+* ``fitting``    InterFaceGAN conditional, per-class attribute sliders; labels, scales, merging
+* ``directions`` the Directions container, apply_directions, files, ``python -m gan.latent.directions DIR``
+* ``projection`` GAN inversion (find the z and class of an image)
+* ``share``      share strings and latent .npy files
+* ``media``      PNG, GIF and MP4
+"""
+
+import importlib
+from typing import Any
+
+# name -> submodule; imported on first use, so that ``python -m gan.latent.directions`` runs its module fresh
+_HOME = {
+    "ATTRIBUTES": "attributes", "measure_attributes": "attributes",
+    "Directions": "directions", "KIND_TITLES": "directions", "apply_directions": "directions", "load_directions": "directions",
+    "metric_classifier": "directions", "save_directions": "directions", "slider_info": "directions",
+    "slug": "directions", "write_directions": "directions",
+    "Goals": "fitting", "compute_directions": "fitting",
+    "make_gif": "media", "make_mp4": "media", "to_pil": "media", "to_png_bytes": "media",
+    "ProjectionResult": "projection", "image_to_target": "projection", "project": "projection",
+    "SEED_RANGE": "sampling", "SLIDER_RANGE": "sampling", "TRUNCATION_RANGE": "sampling",
+    "blend_embedding": "sampling", "class_embedding": "sampling", "generator_of": "sampling",
+    "interpolate": "sampling", "interpolate_conditioning": "sampling", "interpolate_stops": "sampling",
+    "latent_for_seed": "sampling", "lerp": "sampling", "path_frames": "sampling", "render": "sampling",
+    "render_path": "sampling", "slerp": "sampling",
+    "load_latent_npy": "share", "parse_state": "share", "save_latent_npy": "share", "share_state": "share",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'gan.latent' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_HOME))
+
+
+__all__ = sorted(_HOME)  # noqa: F822 (resolved by __getattr__)
