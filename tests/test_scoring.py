@@ -201,9 +201,9 @@ def test_ood_statistics_with_a_classifier(model: GAN, test_images: torch.Tensor,
     means = np.asarray(c.ood["class_means"])
     n_feat = 2 * sum(clf.cfg.widths[:scoring.OOD_STAGES])  # channel mean + std of the early stages
     assert means.shape == (10, n_feat)
-    chol = scoring._b64_to_tril(c.ood["precision_cholesky"], n_feat)
+    chol = scoring.ood.b64_to_tril(c.ood["precision_cholesky"], n_feat)
     assert np.allclose(chol, np.tril(chol)) and np.all(np.diag(chol) > 0)
-    dist, _ = scoring._ood_scores(means, np.eye(10), means, chol)
+    dist, _ = scoring.ood.ood_scores(means, np.eye(10), means, chol)
     np.testing.assert_allclose(dist, 0.0, atol=1e-3)  # each class mean is at distance 0 from itself
     assert 0 <= c.ood["fpr_real"] <= 0.2 and 0 <= c.ood["rate_fake"] <= 1
     assert len(json.dumps(c.to_dict())) < 80_000

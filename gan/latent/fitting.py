@@ -258,7 +258,9 @@ def attribute_slider(F_: _Fit, a: str) -> tuple[_Slider | None, list[str]]:
             notes.append(f"{a} for {cname}: no direction moves it without moving the others")
         elif not fit.passed:
             kept = fit.effect.class_kept
-            notes.append(f"{a} for {cname}: best direction {fit.own:+.2f} sd, {fit.leak[1]} {fit.leak[0]:.2f}x as much"
+            what = (f"{fit.leak[1]} {fit.leak[0]:.2f}x as much" if fit.own > 0 else
+                    f"{fit.leak[1]} {fit.effect.sd.get(fit.leak[1], 0.0):+.2f} sd: the fit does not hold")
+            notes.append(f"{a} for {cname}: best direction {fit.own:+.2f} sd, {what}"
                          + ("" if math.isnan(kept) else f", class kept {kept:.0%}"))
         else:
             fits[c] = fit

@@ -36,8 +36,7 @@ from .calibration import (CALIBRATION_FILE, CALIBRATION_VERSION, N_QUANTILES, Ca
 from .cli import main
 from .measures import average_precision, roc_auc, separation_metrics
 from .neighbours import nearest_training_images
-from .ood import (OOD_DISTANCE_PCT, OOD_MSP_PCT, OOD_SHRINKAGE, OOD_TRAIN_IMAGES, b64_to_tril as _b64_to_tril,
-                  ood_scores as _ood_scores)
+from .ood import OOD_DISTANCE_PCT, OOD_MSP_PCT, OOD_SHRINKAGE, OOD_TRAIN_IMAGES
 from .saliency import overlay, saliency_map
 from .score import ScoreResult, score_images, verdict
 
@@ -55,7 +54,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Calibration", "LogitCalibration", "ScoreResult", "average_precision", "calibrate", "classifier_status",
+__all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "N_QUANTILES", "OOD_DISTANCE_PCT", "OOD_MSP_PCT",
+           "OOD_SHRINKAGE", "OOD_STAGES", "OOD_TRAIN_IMAGES", "Calibration", "LogitCalibration", "ScoreResult", "average_precision", "calibrate", "classifier_status",
            "d_logits_all_classes", "fit_platt", "generate_images", "get_classifier", "label_rule",
            "load_calibration", "main", "nearest_training_images", "overlay", "roc_auc", "saliency_map",
            "score_images", "separation_metrics", "uses_classifier", "verdict", "write_calibration", *_LAZY]
