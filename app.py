@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 import gradio as gr
 import torch
-from PIL import Image
 
 from gan import latent as L
 from gan.app import inputs
@@ -36,7 +35,8 @@ from gan.app.model_tab import (class_metrics_markdown, metrics_markdown, model_a
 from gan.app.project import DEFAULT_PROJECT_STEPS, MAX_PROJECT_STEPS, project_input
 from gan.app.score import (MAX_SCORE_FILES, ScoreReport, auc_markdown, empty_score_table, score_inputs,
                            two_discriminators_markdown)
-from gan.app.scratch import save_png, scratch_dir
+from gan.app.scratch import gallery_files as _gallery
+from gan.app.scratch import png_file as _file
 from gan.images import MAX_UPLOAD_BYTES
 from gan.pretrained import ModelFormatError
 
@@ -56,19 +56,6 @@ CSS = """
 #gen-image img { max-height: 300px; }
 #gen-right { position: sticky; top: 8px; align-self: flex-start; }
 """
-
-
-def _file(image: Image.Image) -> str:
-    """Serve a PIL image as a PNG file written atomically (see gan.app.scratch.save_png)."""
-    return str(save_png(image))
-
-
-def _gallery(items: list[tuple[Image.Image, str]]) -> list[tuple[str, str]]:
-    """Gallery items as (PNG path, caption), all in one scratch folder."""
-    if not items:
-        return []
-    folder = scratch_dir()
-    return [(str(save_png(im, f"{i:02d}.png", folder)), cap) for i, (im, cap) in enumerate(items)]
 
 
 # ---- Generate handlers -----------------------------------------------------------------------------

@@ -57,6 +57,9 @@ HELP = {
     "log_every": "steps between metrics.jsonl rows",
     "eval_every": "epochs between FID evaluations (0 = off)", "eval_samples": "samples per FID evaluation",
     "ddp_timeout": "torchrun: seconds a rank waits at a collective before it stops with an error naming it",
+    "extras": "after a full Fashion-MNIST run, compute the app's sliders, calibration and critic (measured on a shared "
+              "2-core CPU: ~12 min and ~26 min; later: python -m gan.latent.directions / gan.scoring / "
+              "gan.scoring.critic DIR)",
     "resume": "continue the run in --out from its newest checkpoint",
     "overwrite": "replace whatever --out holds",
     "max_nonfinite": "consecutive NaN/inf steps tolerated (each skips the batch and halves the LRs)",

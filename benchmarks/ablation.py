@@ -43,7 +43,7 @@ def train_run(out: Path, steps: int, flags: list[str], args: argparse.Namespace,
         return out
     cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(steps),
            "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", str(eval_every),
-           "--sample-every", str(steps), "--ckpt-every", str(ckpt_every), "--log-every", "50", *flags]
+           "--sample-every", str(steps), "--ckpt-every", str(ckpt_every), "--log-every", "50", "--no-extras", *flags]
     if (out / "ckpts").is_dir():
         cmd.append("--resume")
     print("$", " ".join(repr(c) if c == "" else c for c in cmd), flush=True)

@@ -86,6 +86,17 @@ class FashionClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, num_classes) logits
 
+    def forward_with_stage_stats(self, x: torch.Tensor, stages: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B, K), stats (B, F)) in one pass: per-channel mean and std after each of the first `stages`
+        pooled conv stages (texture and intensity statistics), concatenated."""
+        stats, h, stage = [], x, 0
+        for layer in self.body:
+            h = layer(h)
+            if isinstance(layer, nn.MaxPool2d) and stage < stages:
+                stats += [h.mean(dim=(2, 3)), h.std(dim=(2, 3))]
+                stage += 1
+        return self.head(self.embed(h)), torch.cat(stats, dim=1)
+
 
 def config_path(weights: str | Path) -> Path:
     """The JSON that sits next to a classifier's weights."""

@@ -190,3 +190,15 @@ def app_client(app_server):
     client = gradio_client.Client(app_server.url, verbose=False)
     yield client
     client.close()
+
+
+@pytest.fixture
+def server(app_server):
+    """The shared app server under its short name (test_browser.py defines its own)."""
+    return app_server
+
+
+@pytest.fixture
+def client(app_client):
+    """The shared gradio_client under its short name."""
+    return app_client

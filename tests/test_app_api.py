@@ -23,18 +23,6 @@ from gradio_client.exceptions import AppError  # noqa: E402
 REAL_PNG = ROOT / "assets" / "examples" / "real_bag_test18.png"
 
 
-@pytest.fixture
-def server(app_server):
-    """The app launched once for all app tests (conftest.app_server)."""
-    return app_server
-
-
-@pytest.fixture
-def client(app_client):
-    """A gradio_client connected to it (conftest.app_client)."""
-    return app_client
-
-
 def _png(path: str) -> Image.Image:
     data = Path(path).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"

@@ -29,18 +29,6 @@ from gan.images import MAX_UPLOAD_BYTES  # noqa: E402
 REAL_PNG = ROOT / "assets" / "examples" / "real_bag_test18.png"
 
 
-@pytest.fixture
-def server(app_server):
-    """The app launched once for all app tests (conftest.app_server)."""
-    return app_server
-
-
-@pytest.fixture
-def client(app_client):
-    """A gradio_client connected to it (conftest.app_client)."""
-    return app_client
-
-
 def _get(url: str) -> tuple[int, bytes]:
     req = urllib.request.Request(url)
     try:

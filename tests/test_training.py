@@ -330,3 +330,15 @@ def test_rpgan_loss_is_relativistic() -> None:
     assert d(real + 5, fake + 5) == pytest.approx(float(d(real, fake)))  # only differences count
     x = torch.randn(3, 1, 4, 4, requires_grad=True)
     assert r1_penalty((x * 2).sum(dim=(1, 2, 3)), x).item() == pytest.approx(4.0 * 16)
+
+
+@pytest.mark.parametrize("extras", [True, False])
+def test_extras_run_after_a_full_fashion_mnist_run_unless_turned_off(
+        extras: bool, fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gan.train.outputs
+    calls: list[Path] = []
+    monkeypatch.setattr(gan.train.outputs, "postprocess", calls.append)
+    args = tiny_args(fake_fashion, tmp_path / "run", *([] if extras else ["--no-extras"]), steps=1)
+    i = args.index("--limit")
+    assert run_main(args[:i] + args[i + 2:]) == 0  # all 320 images: a full run, not a smoke run
+    assert calls == ([tmp_path / "run"] if extras else [])

@@ -56,3 +56,16 @@ def save_png(image: Image.Image, name: str = "image.png", folder: Path | None = 
     path = (folder or scratch_dir()) / name
     image.save(path, format="PNG")
     return path
+
+
+def png_file(image: Image.Image) -> str:
+    """A PIL image served as a PNG file path (save_png into a fresh scratch folder)."""
+    return str(save_png(image))
+
+
+def gallery_files(items: list[tuple[Image.Image, str]]) -> list[tuple[str, str]]:
+    """Gallery items as (PNG path, caption), all in one scratch folder."""
+    if not items:
+        return []
+    folder = scratch_dir()
+    return [(str(save_png(im, f"{i:02d}.png", folder)), cap) for i, (im, cap) in enumerate(items)]

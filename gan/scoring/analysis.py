@@ -70,13 +70,7 @@ def classifier_forward(clf: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Ten
     5,000 training images: 1% of real test images vs 100% of noise, blank, white and inverted images
     beyond the 99th percentile).
     """
-    stats, h, stage = [], x, 0
-    for layer in clf.body:
-        h = layer(h)
-        if isinstance(layer, torch.nn.MaxPool2d) and stage < OOD_STAGES:
-            stats += [h.mean(dim=(2, 3)), h.std(dim=(2, 3))]
-            stage += 1
-    return clf.head(clf.embed(h)), torch.cat(stats, dim=1)
+    return clf.forward_with_stage_stats(x, OOD_STAGES)
 
 
 @torch.no_grad()

@@ -63,6 +63,7 @@ class TrainConfig:
     eval_every: int = 5  # epochs between FID evaluations (0 = off; needs the metric classifier)
     eval_samples: int = 5000
     ddp_timeout: int = 1800  # seconds a torchrun rank waits at a collective before failing with an error naming it
+    extras: bool = True  # Fashion-MNIST: compute the app's directions, calibration and critic after training
     resume: bool = False
     overwrite: bool = False
     max_nonfinite: int = 5  # consecutive NaN/inf steps tolerated (each skips the batch, halves the LRs)

@@ -123,7 +123,7 @@ def write_model_folder(run: Run, wall: float) -> None:
         print(f"warning: model card not written ({type(e).__name__}: {str(e)[:160]}); "
               f"run: python -m gan.modelcard {out}")
     model.save_pretrained(out)  # config.json last: its presence marks the run as finished
-    if cfg.dataset == "fashion-mnist" and cfg.limit is None:  # smoke runs (--limit) skip the extras
+    if cfg.dataset == "fashion-mnist" and cfg.limit is None and cfg.extras:  # smoke runs (--limit) skip them
         postprocess(out)
     print(f"model folder written to {out} ({run.total} steps, {wall / 60:.1f} min on {options['hardware']})")
 

@@ -15,7 +15,6 @@ import torch.nn as nn
 from .. import checkpoint as ckpt
 from ..augment import diff_augment, parse_policy
 from ..data import ImageData, load_dataset
-from ..hardware import hardware_description  # noqa: F401 - re-exported for gan.train.outputs
 from ..losses import d_loss_fn, g_loss_fn
 from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from .distributed import Dist, broadcast_module
