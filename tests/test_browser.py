@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -162,16 +163,18 @@ def test_interpolating_through_three_stops_gives_a_gif_and_an_mp4(page, server):
 
 
 def test_share_link_restores_the_view(page, server):
-    _open(page, server, "?seed=77&label=8&truncation=0.5&PC1=2")
+    from gradio_client import Client
+    c = Client(server.url, verbose=False)
+    from gan.latent import load_directions
+    first = load_directions(server.model_dir).names[0]  # the served model's first slider: #dir-0
+    _open(page, server, "?" + urllib.parse.urlencode({"seed": 77, "label": 8, "truncation": 0.5, first: 2}))
     page.wait_for_function("() => document.querySelector('#seed input').value === '77'", timeout=30_000)
     assert page.locator("#dir-0 input[type=range]").input_value() == "2"
     assert page.locator("#truncation input[type=range]").input_value() == "0.5"
     # ... and shows exactly the image /generate returns for that state
     _images_loaded(page, "#gen-image")
     restored = _image_bytes(page, _src(page, "#gen-image img"))
-    from gradio_client import Client
-    c = Client(server.url, verbose=False)
-    api = Path(c.predict(seed=77, class_name="Bag", truncation=0.5, sliders={"PC1": 2}, api_name="/generate"))
+    api = Path(c.predict(seed=77, class_name="Bag", truncation=0.5, sliders={first: 2}, api_name="/generate"))
     other = Path(c.predict(seed=77, class_name="Bag", truncation=0.5, api_name="/generate"))
     c.close()
     assert restored == api.read_bytes() and restored != other.read_bytes()
