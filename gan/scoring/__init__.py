@@ -44,7 +44,7 @@ from .score import ScoreResult, score_images, verdict
 # (python -m gan.scoring.critic), which must not be imported before runpy executes it.
 _LAZY = {"Critic": "critic", "load_critic": "critic", "save_critic": "critic", "write_critic": "critic",
          "CRITIC_FILE": "critic", "CRITIC_CONFIG": "critic", "RefineOptions": "refine", "refine_critic": "refine",
-         "round_trip": "roundtrip", "mixed_round_trip": "roundtrip", "photo_jpeg": "roundtrip"}
+         "round_trip": "roundtrip", "photo_jpeg": "roundtrip"}
 
 
 def __getattr__(name: str) -> Any:

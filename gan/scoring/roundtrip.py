@@ -123,20 +123,3 @@ def round_trip(x: torch.Tensor, mode: Mode | str, *, seed: int = 0) -> torch.Ten
         if y is not None:
             out[i, 0] = torch.from_numpy(y)
     return out
-
-
-def mixed_round_trip(x: torch.Tensor, probs: dict[str, float], *, seed: int = 0) -> torch.Tensor:
-    """Each image of x (B, 1, 28, 28) through one round trip drawn with the given probabilities per mode."""
-    unknown = sorted(set(probs) - set(MODES))
-    if unknown or not probs or min(probs.values()) < 0 or sum(probs.values()) <= 0:
-        raise ValueError(f"probs {probs} must give non-negative weights to modes among {', '.join(MODES)}")
-    rng = np.random.default_rng(seed)
-    modes = list(probs)
-    w = np.asarray([probs[m] for m in modes], np.float64)
-    pick = rng.choice(len(modes), size=x.size(0), p=w / w.sum())
-    out = x.detach().cpu().clone()
-    for k, m in enumerate(modes):
-        idx = np.flatnonzero(pick == k)
-        if len(idx) and m != "clean":
-            out[idx] = round_trip(x[idx], m, seed=int(rng.integers(2**31)))
-    return out
