@@ -1,18 +1,26 @@
-"""Ablation: what each training trick buys, at the same budget per row.
+"""Ablation: what each training trick buys, at the same budget per row, and how fast each recipe gets there.
 
 Starts from the seeds' plain recipe (unconditional DCGAN, non-saturating loss, no spectral norm, no EMA,
-no augmentation) and adds one improvement per row, up to the shipped recipe.  Every row trains with
-the same number of steps and batch size, then is evaluated with the same metrics (classifier-feature
-FID, KID, precision, recall, class coverage).  Finished rows are reused, so the script can be re-run.
+no augmentation, constant learning rate) and adds one improvement per row, up to the previous shipped
+recipe (``cond``) and today's default (``cosine``); the remaining rows try further options on top of that.
+Every row trains with train.py for the same number of epochs and batch size, evaluates itself every epoch
+(``--eval-samples`` images, for the learning curves) and is then evaluated once more on ``--n`` samples
+(classifier-feature FID, KID, precision, recall, class balance, label accuracy).  ``plain`` and ``cond`` run
+with two seeds, so the table shows the noise between seeds.
 
-    python benchmarks/ablation.py --steps 940 --out runs/ablation      # ~2 epochs per row
-    python benchmarks/ablation.py --report-only                        # rebuild docs/ablation.md
+Finished rows are reused and a killed row resumes from its last checkpoint, so the script can be re-run at
+any time; rows are trained in the order --rows gives, and the report is rewritten after each row.
+
+    python benchmarks/ablation.py --epochs 5                      # every row (hours on a CPU)
+    python benchmarks/ablation.py --rows plain,cond,cosine        # a subset, in this order
+    python benchmarks/ablation.py --report-only                   # rebuild docs/ablation.md and the plot
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -21,167 +29,235 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PLAIN = ["--no-conditional", "--loss", "ns", "--no-spectral-norm", "--no-ema", "--augment", ""]
-ROWS: list[tuple[str, str, list[str]]] = [
-    ("plain", "seeds' plain recipe: DCGAN, non-saturating loss", PLAIN),
-    ("sn", "+ spectral norm in D", ["--no-conditional", "--loss", "ns", "--spectral-norm", "--no-ema", "--augment", ""]),
-    ("hinge", "+ hinge loss", ["--no-conditional", "--loss", "hinge", "--spectral-norm", "--no-ema", "--augment", ""]),
-    ("ema", "+ EMA generator", ["--no-conditional", "--loss", "hinge", "--spectral-norm", "--ema", "--augment", ""]),
-    ("augment", "+ DiffAugment (translation)", ["--no-conditional", "--loss", "hinge", "--spectral-norm", "--ema",
-                                                "--augment", "translation"]),
-    ("cond", "+ class conditioning (shipped recipe)", ["--conditional", "--loss", "hinge", "--spectral-norm", "--ema",
-                                                       "--augment", "translation"]),
-    ("wide", "+ wider nets (G 48, D 48)", ["--conditional", "--loss", "hinge", "--spectral-norm", "--ema",
-                                          "--augment", "translation", "--g-width", "48", "--d-width", "48"]),
-]
+PLAIN = ["--no-conditional", "--loss", "ns", "--no-spectral-norm", "--no-ema", "--augment", "",
+         "--lr-schedule", "constant"]
 
 
-def train_run(out: Path, steps: int, flags: list[str], args: argparse.Namespace, *, eval_every: int = 0,
-              ckpt_every: int = 200) -> Path:
-    """Train with train.py into out (resuming a killed attempt; reusing a finished one); returns out."""
+def _swap(flags: list[str], **changes: str) -> list[str]:
+    """flags with the value after each --option replaced (options that are not there are appended)."""
+    out = list(flags)
+    for key, value in changes.items():
+        flag = "--" + key.replace("_", "-")
+        if flag in out:
+            out[out.index(flag) + 1] = value
+        else:
+            out += [flag, value]
+    return out
+
+
+def _rows() -> list[tuple[str, str, int, list[str]]]:
+    """(name, what the row adds, seed, train.py flags): each row adds one change to the row before it."""
+    sn = [f for f in PLAIN if f != "--no-spectral-norm"] + ["--spectral-norm"]
+    hinge = _swap(sn, loss="hinge")
+    ema = [f for f in hinge if f != "--no-ema"] + ["--ema"]
+    augment = _swap(ema, augment="translation")
+    cond = [f for f in augment if f != "--no-conditional"] + ["--conditional"]
+    cosine = _swap(cond, lr_schedule="cosine")
+    return [
+        ("plain", "seeds' plain recipe: DCGAN, non-saturating loss", 0, PLAIN),
+        ("plain-s1", "the same, seed 1", 1, PLAIN),
+        ("sn", "+ spectral norm in D", 0, sn),
+        ("hinge", "+ hinge loss", 0, hinge),
+        ("ema", "+ EMA generator (beta 0.999)", 0, ema),
+        ("augment", "+ DiffAugment (translation)", 0, augment),
+        ("cond", "+ class conditioning (the previous shipped recipe)", 0, cond),
+        ("cond-s1", "the same, seed 1", 1, cond),
+        ("cosine", "+ cosine learning-rate decay to 0.1x (today's default)", 0, cosine),
+        ("cosine-s1", "the same, seed 1", 1, cosine),
+        ("halflife", "+ EMA half-life 10 kimg (StyleGAN2-style)", 0, _swap(cosine, ema_halflife_kimg="10")),
+        ("rpgan", "hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", 0,
+         _swap(cosine, loss="rpgan", r1="0.1", r2="0.1")),
+        ("wide", "+ wider nets (G 48, D 48)", 0, _swap(cosine, g_width="48", d_width="48")),
+    ]
+
+
+ROWS = _rows()
+PLOTTED = {"plain": "plain (seeds' recipe)", "cond": "previous shipped recipe", "cosine": "new recipe (today's default)"}
+
+
+def train_row(out: Path, seed: int, flags: list[str], args: argparse.Namespace) -> Path:
+    """Train one row with train.py (resuming a killed attempt; reusing a finished one); returns out."""
     if (out / "config.json").is_file():
         return out
-    cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--steps", str(steps),
-           "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--eval-every", str(eval_every),
-           "--sample-every", str(steps), "--ckpt-every", str(ckpt_every), "--log-every", "50", "--no-extras", *flags]
+    cmd = [sys.executable, str(ROOT / "train.py"), "--out", str(out), "--epochs", str(args.epochs),
+           "--batch-size", str(args.batch_size), "--seed", str(seed), "--eval-every", "1",
+           "--eval-samples", str(args.eval_samples), "--sample-every", "100000", "--ckpt-every", "200",
+           "--log-every", "50", "--no-extras", *flags, *args.train_args]
     if (out / "ckpts").is_dir():
         cmd.append("--resume")
     print("$", " ".join(repr(c) if c == "" else c for c in cmd), flush=True)
     t = time.time()
-    subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL if not args.verbose else None)
+    subprocess.run(cmd, check=True, stderr=None if args.verbose else subprocess.DEVNULL)
     print(f"  trained {out.name} in {time.time() - t:.0f} s", flush=True)
     return out
 
 
-def run_row(name: str, flags: list[str], args: argparse.Namespace) -> Path:
-    """Train one row (or reuse it when finished) and return its model folder."""
-    return train_run(Path(args.out) / name, args.steps, flags, args)
-
-
 def evaluate_row(folder: Path, n: int, seed: int, cache: Path | None = None) -> dict:
-    """Metrics of one model folder (cached in folder/eval.json, or in cache)."""
+    """Metrics of one model folder on n samples (cached in folder/eval.json, or in cache)."""
     cache = cache or folder / "eval.json"
-    if cache.is_file():
-        res = json.loads(cache.read_text())
-        if res.get("n") == n:
-            return res
+    for path in dict.fromkeys([cache, folder / "eval.json"]):  # a model folder's own eval.json counts too
+        if path.is_file():
+            res = json.loads(path.read_text())
+            if n in (res.get("n"), res.get("n_samples")):
+                return res
     from gan import GAN
     from gan.metrics import evaluate_model
     res = evaluate_model(GAN.from_pretrained(str(folder)), n=n, seed=seed)
     res["n"] = n
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(res, indent=2))
     return res
 
 
-def compare_at_epochs(epochs: int, longer: Path, args: argparse.Namespace) -> str:
-    """Plain recipe vs the shipped run at the same, larger budget, from the same in-training evaluation.
-
-    Trains the plain recipe for `epochs` epochs with train.py's own FID evaluation (every `epochs` epochs,
-    --eval-samples images) and reads the shipped run's metrics.jsonl row at the same step: same evaluator,
-    same sample count, same step.
-    """
-    steps = epochs * (60000 // args.batch_size)
-    if args.report_only and not (Path(args.out) / f"plain-{epochs}ep" / "config.json").is_file():
-        return f"\n(no plain-{epochs}ep run yet: run without --report-only to train it)\n"
-    out = train_run(Path(args.out) / f"plain-{epochs}ep", steps, PLAIN, args, eval_every=epochs, ckpt_every=500)
-
-    def row_at(folder: Path) -> dict | None:
-        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        return next((r for r in rows if r.get("step") == steps and "fid" in r), None)
-
-    plain, shipped = row_at(out), row_at(longer)
-    lines = ["", f"### Same budget, longer: {epochs} epochs ({steps} steps x batch {args.batch_size})", "",
-             "train.py's in-training evaluation (EMA G when there is one; the same evaluator and sample count "
-             "for both rows), read from each run's metrics.jsonl at the same step:", "",
-             "| row | FID | KID x1000 | precision | recall | min class share | class match |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in (("plain (seeds' recipe)", plain), ("shipped recipe", shipped)):
-        if r is None:
-            lines.append(f"| {name} | no evaluation at step {steps} | | | | | |")
-            continue
-        lines.append(f"| {name} | {_cells(r)} | {_f(r.get('label_accuracy'))} |")
-    return "\n".join(lines) + "\n"
+def curve(folder: Path) -> list[tuple[float, float]]:
+    """(training wall time in s, FID) of every in-training evaluation in folder/metrics.jsonl."""
+    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    times = {r["step"]: r["time_s"] for r in rows if "time_s" in r}
+    return [(times.get(r["step"], float("nan")), r["fid"]) for r in rows if "fid" in r]
 
 
 def _f(v: object, fmt: str = ".3f") -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
 
-def _cells(m: dict) -> str:
-    """FID | KID x1000 | precision | recall | min class share, as markdown cells."""
+def _cells(m: dict, coverage: dict | None = None) -> str:
+    """FID | KID x1000 | precision | recall | min class share | max class share | label accuracy."""
     kid = m.get("kid")
+    shares = list((coverage or {}).values())
     return (f"{_f(m.get('fid'), '.2f')} | {_f(kid * 1000 if isinstance(kid, (int, float)) else None, '.2f')} | "
-            f"{_f(m.get('precision'))} | {_f(m.get('recall'))} | {_f(m.get('coverage_min'))}")
+            f"{_f(m.get('precision'))} | {_f(m.get('recall'))} | {_f(m.get('coverage_min'))} | "
+            f"{_f(max(shares) if shares else None)} | {_f(m.get('label_accuracy'))}")
 
 
-def report(rows: list[tuple[str, str, dict, dict]], args: argparse.Namespace) -> str:
-    """Markdown table of the ablation, with the machine and budget."""
-    lines = [f"Budget per row: {args.steps} steps x batch {args.batch_size} "
-             f"({args.steps * args.batch_size / 60000:.1f} epochs of Fashion-MNIST), seed {args.seed}; "
-             f"metrics on {args.n} samples in the metric classifier's feature space.", "",
-             "| row | recipe | FID | KID x1000 | precision | recall | min class share | class match | wall time |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, label, full, opts in rows:
-        res = full.get("metrics", full)
-        lines.append(f"| {name} | {label} | {_cells(res)} | {_f(res.get('label_accuracy'))} "
-                     f"| {_f(opts.get('wall_time_s'), '.0f')} s |")
-    refs = (rows[0][2].get("references") or {}) if rows else {}
-    for key, label in (("train", "real training images (the floor)"), ("blur", "real images, 1-pixel Gaussian blur"),
-                       ("noise", "real images + Gaussian noise, sigma 0.1")):
-        r = refs.get(key)
-        if isinstance(r, dict):
-            lines.append(f"| *ref* | {label} | {_cells(r)} | - | - |")
-    hw = rows[0][3].get("hardware", "?") if rows else "?"
-    lines += ["", f"Trained on: {hw} (rows ran one after another while other work shared the machine, "
-              "so wall times are indicative only). The *longer* row is the shipped model with its own, longer "
-              "budget (see its training options); reference rows are real test images put through the same "
-              "metrics."]
+def seed_noise(results: dict[str, dict]) -> list[str]:
+    """Lines on the spread between the two seeds of plain, cond and cosine (where both ran)."""
+    lines = []
+    for base in ("plain", "cond", "cosine"):
+        a, b = results.get(base), results.get(f"{base}-s1")
+        if a is None or b is None:
+            continue
+        fa, fb = a["metrics"]["fid"], b["metrics"]["fid"]
+        ra, rb = a["metrics"]["recall"], b["metrics"]["recall"]
+        lines.append(f"- `{base}`, seeds 0 and 1: FID {fa:.2f} and {fb:.2f} (mean {statistics.mean([fa, fb]):.2f}, "
+                     f"half-range {abs(fa - fb) / 2:.2f}); recall {ra:.3f} and {rb:.3f}.")
+    return lines
+
+
+def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Namespace) -> str:
+    """Markdown of the ablation: the table, the seed noise, the machine and budget."""
+    steps = args.epochs * (60000 // args.batch_size)
+    lines = [f"Budget per row: {args.epochs} epochs of Fashion-MNIST ({steps} steps x batch {args.batch_size}); "
+             f"each row evaluated on {args.n} samples in the metric classifier's feature space.", "",
+             "| row | recipe | FID | KID x1000 | precision | recall | min class share | max class share "
+             "| label accuracy | wall time |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, label, _seed, _flags in ROWS:
+        if name in results:
+            lines.append(f"| {name} | {label} | {_cells(results[name]['metrics'], results[name].get('coverage'))} "
+                         f"| {_f(opts[name].get('wall_time_s'), '.0f')} s |")
+        else:
+            lines.append(f"| {name} | {label} | not run yet | | | | | | | |")
+    if "longer" in results:
+        o = opts["longer"]
+        lines.append(f"| longer | the shipped model ({o.get('epochs', '?')} epochs, "
+                     f"lr schedule {o.get('lr_schedule', 'constant')}) | {_cells(results['longer']['metrics'], results['longer'].get('coverage'))} "
+                     f"| {_f(o.get('wall_time_s'), '.0f')} s |")
+    refs = next((r.get("references") for r in results.values() if r.get("references")), None) or {}
+    for key, label in (("train", "real training images (the floor)"), ("blur", "real images, 1-pixel Gaussian blur")):
+        if isinstance(refs.get(key), dict):
+            lines.append(f"| *ref* | {label} | {_cells(refs[key])} | - |")
+    noise = seed_noise(results)
+    if noise:
+        lines += ["", "Seed noise (the same recipe, two seeds):", "", *noise]
+    machines = sorted({o.get("hardware", "?") for k, o in opts.items() if k != "longer"})
+    evals = sorted({str(o.get("eval_samples", "?")) for k, o in opts.items() if k != "longer"})
+    lines += ["", f"Trained on: {'; '.join(machines)}. Wall time is train.py's own clock, its per-epoch "
+              f"evaluations ({' or '.join(evals)} samples) included."]
+    if args.note:
+        lines += ["", args.note]
     return "\n".join(lines) + "\n"
+
+
+def plot_time_to_quality(results_dir: Path, path: Path, hardware: str) -> bool:
+    """FID against training wall time for the plotted rows (both seeds where they ran); False if none ran."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    drawn = False
+    for i, (name, label) in enumerate(PLOTTED.items()):
+        for seed_suffix, style in (("", "-"), ("-s1", ":")):
+            folder = results_dir / f"{name}{seed_suffix}"
+            if not (folder / "metrics.jsonl").is_file():
+                continue
+            pts = curve(folder)
+            if not pts:
+                continue
+            ax.plot([t / 60 for t, _ in pts], [f for _, f in pts], style, marker="o", color=f"C{i}",
+                    label=label + (" (seed 1)" if seed_suffix else ""))
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.set_yscale("log")
+    ax.set_xlabel("training wall time (minutes)")
+    ax.set_ylabel("FID (classifier features, log scale)")
+    ax.set_title("Time to quality", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, hardware, fontsize=6, color="0.4")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=940, help="training steps per row (default: 940 = ~2 epochs)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per row (default: 5)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n", type=int, default=10000, help="samples per evaluation (default: 10000)")
+    p.add_argument("--n", type=int, default=10000, help="samples for each row's final evaluation (default: 10000)")
+    p.add_argument("--eval-samples", type=int, default=5000, help="samples per in-training evaluation (default: 5000)")
     p.add_argument("--out", default="runs/ablation")
-    p.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated subset of rows")
+    p.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated rows, trained in this order")
     p.add_argument("--report", default=str(ROOT / "docs" / "ablation.md"))
+    p.add_argument("--plot", default=str(ROOT / "docs" / "time_to_quality.png"))
+    p.add_argument("--longer", default=None, metavar="DIR", help="a model folder trained longer, shown as a last row")
     p.add_argument("--report-only", action="store_true", help="only evaluate finished rows and write the report")
+    p.add_argument("--note", default="", help="a sentence for the report (e.g. what else shared the machine)")
     p.add_argument("--verbose", action="store_true")
-    p.add_argument("--compare-epochs", type=int, default=0, metavar="E",
-                   help="also train the plain recipe for E epochs and compare it with --longer's run at that step")
-    p.add_argument("--longer", default=None, metavar="DIR",
-                   help="a model folder trained longer with the shipped recipe (e.g. checkpoints), shown as the last row")
+    p.add_argument("train_args", nargs="*", help="extra train.py options after --, e.g. -- --limit 512")
     args = p.parse_args()
-    wanted = args.rows.split(",")
-    results = []
-    for name, label, flags in ROWS:
-        if name not in wanted:
-            continue
-        folder = Path(args.out) / name
-        if not args.report_only:
-            folder = run_row(name, flags, args)
-        if not (folder / "config.json").is_file():
-            continue
-        res = evaluate_row(folder, args.n, args.seed)
-        opts = json.loads((folder / "training_options.json").read_text())
-        results.append((name, label, res, opts))
-        m = res.get("metrics", res)
-        print(f"  {name}: FID {_f(m.get('fid'), '.2f')}, precision {_f(m.get('precision'))}, "
-              f"recall {_f(m.get('recall'))}", flush=True)
-    if args.longer and (Path(args.longer) / "config.json").is_file():
-        folder = Path(args.longer)
-        opts = json.loads((folder / "training_options.json").read_text())
-        steps = opts.get("steps_done") or opts.get("steps") or "?"
-        label = f"+ longer training ({opts.get('epochs', '?')} epochs, {steps} steps; the shipped model)"
-        results.append(("longer", label, evaluate_row(folder, args.n, args.seed, Path(args.out) / "longer_eval.json"),
-                        opts))
-    text = report(results, args)
-    if args.compare_epochs and args.longer:
-        text += compare_at_epochs(args.compare_epochs, Path(args.longer), args)
+    known = {r[0]: r for r in ROWS}
+    wanted = [w for w in args.rows.split(",") if w]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        p.error(f"unknown rows {', '.join(unknown)}; choose from {', '.join(known)}")
+    out = Path(args.out)
+    results: dict[str, dict] = {}
+    opts: dict[str, dict] = {}
+
+    def collect(name: str, folder: Path, cache: Path | None = None) -> None:
+        if (folder / "config.json").is_file():
+            results[name] = evaluate_row(folder, args.n, 0, cache)
+            opts[name] = json.loads((folder / "training_options.json").read_text())
+
+    for name in known:
+        collect(name, out / name)
+    if args.longer:
+        collect("longer", Path(args.longer), out / "longer_eval.json")
+    for name in ([] if args.report_only else wanted):
+        _, _, seed, flags = known[name]
+        collect(name, train_row(out / name, seed, flags, args))
+        m = results[name]["metrics"]
+        print(f"  {name}: FID {m['fid']:.2f}, precision {m['precision']:.3f}, recall {m['recall']:.3f}", flush=True)
+        Path(args.report).write_text(report(results, opts, args))
+        plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
+    text = report(results, opts, args)
     Path(args.report).write_text(text)
+    if opts:
+        plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
     print(text)
     return 0
 
