@@ -178,6 +178,20 @@ def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Names
     return "\n".join(lines) + "\n"
 
 
+START, END = "<!-- ablation table: written by benchmarks/ablation.py -->", "<!-- end of ablation table -->"
+
+
+def write_report(path: Path, table: str) -> None:
+    """Write the generated table into path between the START/END markers, keeping the text around it."""
+    old = path.read_text() if path.is_file() else ""
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        text = head + START + "\n" + table + rest[rest.index(END):]
+    else:
+        text = f"{START}\n{table}{END}\n"
+    path.write_text(text)
+
+
 def plot_time_to_quality(results_dir: Path, path: Path, hardware: str) -> bool:
     """FID against training wall time for the plotted rows (both seeds where they ran); False if none ran."""
     import matplotlib
@@ -252,10 +266,10 @@ def main() -> int:
         collect(name, train_row(out / name, seed, flags, args))
         m = results[name]["metrics"]
         print(f"  {name}: FID {m['fid']:.2f}, precision {m['precision']:.3f}, recall {m['recall']:.3f}", flush=True)
-        Path(args.report).write_text(report(results, opts, args))
+        write_report(Path(args.report), report(results, opts, args))
         plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
     text = report(results, opts, args)
-    Path(args.report).write_text(text)
+    write_report(Path(args.report), text)
     if opts:
         plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
     print(text)

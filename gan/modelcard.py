@@ -35,15 +35,21 @@ LOSS_TEXT = {"ns": "the non-saturating loss of Goodfellow et al. (2014): D maxim
                    "G maximises log D(G(z))",
              "hinge": "the hinge loss (Lim & Ye, 2017): D minimises E[relu(1 - D(x))] + E[relu(1 + D(G(z)))], "
                       "G minimises -E[D(G(z))]",
-             "wgan-gp": "the Wasserstein loss with gradient penalty (WGAN-GP)"}
+             "wgan-gp": "the Wasserstein loss with gradient penalty (WGAN-GP)",
+             "rpgan": "the relativistic pairing loss (RpGAN) of R3GAN (Huang et al., 2024): D minimises "
+                      "E[softplus(D(G(z)) - D(x))], G the reverse"}
 OPTION_ROWS = [("dataset", "data set"), ("num_train_images", "training images"),
                ("epochs", "epochs (passes over the data)"), ("steps_done", "iterations"),
                ("batch_size", "batch size (per process)"),
                ("world_size", "processes"), ("images_seen", "images seen"), ("loss", "loss"), ("r1", "R1 weight"),
+               ("r2", "R2 weight"),
                ("d_steps", "D steps per G step"), ("z_dim", "latent size"), ("g_width", "G width"),
                ("d_width", "D width"), ("spectral_norm", "spectral norm in D"), ("conditional", "class-conditional"),
-               ("lr_g", "G learning rate"), ("lr_d", "D learning rate"), ("beta1", "Adam beta1"),
-               ("beta2", "Adam beta2"), ("ema", "EMA of G"), ("ema_beta", "EMA decay"), ("augment", "DiffAugment"),
+               ("lr_g", "G learning rate"), ("lr_d", "D learning rate"),
+               ("lr_schedule", "learning-rate schedule"), ("lr_warmup", "warm-up steps"),
+               ("lr_final", "final learning rate (x base)"), ("beta1", "Adam beta1"),
+               ("beta2", "Adam beta2"), ("ema", "EMA of G"), ("ema_beta", "EMA decay"),
+               ("ema_halflife_kimg", "EMA half-life (kimg; 0 = use the decay)"), ("augment", "DiffAugment"),
                ("amp", "bf16 autocast (GPU)"), ("seed", "seed"), ("torch_version", "PyTorch")]
 IMAGES = [("samples.png", "Samples from the final generator at fixed latents"),
           ("progress.gif", "Training progress: the same latents through training."),
@@ -149,8 +155,13 @@ def _tricks(options: dict, spectral_norm: bool) -> list[str]:
     """The stabilisation tricks a run used, as phrases."""
     tricks = []
     if options.get("ema"):
-        tricks.append(f"an exponential moving average of G's weights (decay {options.get('ema_beta')}) is what is "
-                      f"sampled and shipped")
+        decay = (f"half-life {options['ema_halflife_kimg']:g} thousand images" if options.get("ema_halflife_kimg")
+                 else f"decay {options.get('ema_beta')}")
+        tricks.append(f"an exponential moving average of G's weights ({decay}) is what is sampled and shipped")
+    if options.get("lr_schedule") in ("cosine", "linear"):
+        warm = f" after {options['lr_warmup']} warm-up steps" if options.get("lr_warmup") else ""
+        tricks.append(f"a {options['lr_schedule']} learning-rate decay{warm} to {options.get('lr_final', 0.1):g}x "
+                      f"the base rate at the last step")
     if options.get("augment"):
         tricks.append(f"differentiable augmentation (DiffAugment: {options['augment']}) of the real and fake "
                       f"images D sees")
@@ -171,6 +182,10 @@ def _option_rows(options: dict) -> list[tuple[str, object]]:
         shown.pop("amp", None)  # bf16 autocast is GPU-only
     if options.get("loss") != "wgan-gp":
         shown.pop("gp_weight", None)
+    if shown.get("lr_schedule", "constant") == "constant":
+        shown.pop("lr_final", None)
+    if not shown.get("ema_halflife_kimg"):
+        shown.pop("ema_halflife_kimg", None)
     if "augment" in shown and not shown["augment"]:
         shown["augment"] = "off"
     return [(label, shown[key]) for key, label in OPTION_ROWS if shown.get(key) is not None]

@@ -66,10 +66,12 @@ def test_ablation_script_trains_reports_and_plots(fake_fashion: Path, tmp_path: 
     assert "not run yet" not in cond_line and float(cond_line.split("|")[3]) > 0  # FID of the row
     assert "| plain | seeds' plain recipe" in text and "not run yet" in text  # rows not asked for are listed
     assert plot.stat().st_size > 0  # the cond row is one of the time-to-quality curves
+    report.write_text("# Ablation\n\nintro\n" + text + "\nreading\n")  # human text around the markers
     again = subprocess.run([sys.executable, str(SCRIPT), "--report-only", "--out", str(tmp_path / "runs"),
                             "--epochs", "1", "--batch-size", "32", "--n", "64", "--report", str(report), "--plot", str(plot)],
                            env=subprocess_env(), capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and report.read_text() == text  # the finished row is reused, not retrained
+    # the finished row is reused, not retrained, and the text around the table is kept
+    assert again.returncode == 0 and report.read_text() == "# Ablation\n\nintro\n" + text + "\nreading\n"
     with pytest.raises(subprocess.CalledProcessError):
         subprocess.run([sys.executable, str(SCRIPT), "--rows", "nonsense", "--report-only"], env=subprocess_env(),
                        capture_output=True, check=True, timeout=120)
