@@ -288,7 +288,8 @@ def test_output_folder_copy_still_loads(reference_run: Path, tmp_path: Path) -> 
     assert torch.equal(a.generate(3, seed=1), b.generate(3, seed=1))
 
 
-def test_lr_schedule_and_ema_halflife_follow_the_step(fake_fashion: Path, tmp_path: Path) -> None:
+def test_lr_schedule_and_ema_halflife_follow_the_step(fake_fashion: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
     """Warm-up then cosine decay, logged per step; a resumed run continues the schedule where it stopped."""
     args = ("--lr-schedule", "cosine", "--lr-warmup", "2", "--lr-final", "0.1", "--ckpt-every", "3")
     out = tmp_path / "run"
@@ -304,6 +305,10 @@ def test_lr_schedule_and_ema_halflife_follow_the_step(fake_fashion: Path, tmp_pa
     assert [r["lr_g"] for r in read_jsonl(out / "metrics.jsonl")] == lrs
     resumed = tensors(out / "generator.safetensors")
     assert all(torch.equal(final[k], resumed[k]) for k in final)
+    capsys.readouterr()
+    # continuing the finished run to a longer one stretches the decay: say so
+    assert run_main(tiny_args(fake_fashion, out, *args, "--resume", steps=8)) == 0
+    assert "now spans 8 steps instead of 6" in capsys.readouterr().out
 
 
 def test_schedule_functions() -> None:

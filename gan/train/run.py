@@ -186,7 +186,21 @@ def resume(run: Run) -> bool:
         torch.cuda.set_rng_state(state["rng_cuda"][d.rank].cpu(), run.device)
     if d.main:
         print(f"resumed from {path} at step {run.step}/{run.total}")
+        _warn_schedule_change(run, state["config"])
     return True
+
+
+def _warn_schedule_change(run: Run, before: dict) -> None:
+    """A decaying learning rate depends on the run's length: say so when --resume changes it."""
+    cfg = run.cfg
+    if cfg.lr_schedule == "constant" or (before.get("steps"), before.get("epochs")) == (cfg.steps, cfg.epochs):
+        return
+    old_total = before.get("steps") or before.get("epochs", cfg.epochs) * run.steps_per_epoch
+    kw = {"warmup": cfg.lr_warmup, "final": cfg.lr_final}
+    was = lr_factor(before.get("lr_schedule", cfg.lr_schedule), run.step, old_total, **kw)
+    now = lr_factor(cfg.lr_schedule, run.step, run.total, **kw)
+    print(f"note: the {cfg.lr_schedule} learning-rate schedule now spans {run.total} steps instead of {old_total}, "
+          f"so the rate at step {run.step} goes from {was:.3g}x to {now:.3g}x the base rate")
 
 
 def checkpoint_state(run: Run, rng_cpu: list, rng_cuda: list, wall_s: float) -> dict:
