@@ -19,6 +19,7 @@ any time; rows are trained in the order --rows gives, and the report is rewritte
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import statistics
 import subprocess
@@ -110,10 +111,26 @@ def evaluate_row(folder: Path, n: int, seed: int, cache: Path | None = None) -> 
 
 
 def curve(folder: Path) -> list[tuple[float, float]]:
-    """(training wall time in s, FID) of every in-training evaluation in folder/metrics.jsonl."""
+    """(training wall time in s, FID) of every in-training evaluation in folder/metrics.jsonl.
+
+    Evaluation rows carry their own time_s; rows written before they did get it interpolated from the
+    loss rows around them.
+    """
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    times = {r["step"]: r["time_s"] for r in rows if "time_s" in r}
-    return [(times.get(r["step"], float("nan")), r["fid"]) for r in rows if "fid" in r]
+    logged = sorted((r["step"], r["time_s"]) for r in rows if "time_s" in r and "fid" not in r)
+    steps = [s for s, _ in logged]
+    times = [t for _, t in logged]
+
+    def at(step: int) -> float:
+        i = bisect.bisect_left(steps, step)
+        if i < len(steps) and steps[i] == step:
+            return times[i]
+        if i == 0 or i == len(steps):
+            return times[min(i, len(times) - 1)] if times else float("nan")
+        s0, s1, t0, t1 = steps[i - 1], steps[i], times[i - 1], times[i]
+        return t0 + (t1 - t0) * (step - s0) / (s1 - s0)
+
+    return [(r.get("time_s", at(r["step"])), r["fid"]) for r in rows if "fid" in r]
 
 
 def _f(v: object, fmt: str = ".3f") -> str:
@@ -197,6 +214,7 @@ def plot_time_to_quality(results_dir: Path, path: Path, hardware: str) -> bool:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     drawn = False
     for i, (name, label) in enumerate(PLOTTED.items()):
@@ -214,6 +232,8 @@ def plot_time_to_quality(results_dir: Path, path: Path, hardware: str) -> bool:
         plt.close(fig)
         return False
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel("training wall time (minutes)")
     ax.set_ylabel("FID (classifier features, log scale)")
     ax.set_title("Time to quality", fontsize=10)

@@ -96,6 +96,8 @@ def _assert_evaluated_run(out: Path, epochs: int, world: int) -> None:
     evals = [r for r in rows if "fid" in r]
     assert [r["step"] for r in evals] == [2 * (e + 1) for e in range(epochs)], rows
     assert all(math.isfinite(r["fid"]) for r in evals)
+    times = [r["time_s"] for r in evals]  # each evaluation says when in training it was made (time-to-quality)
+    assert times == sorted(times) and times[0] > 0
     missing = [f for f in MODEL_FOLDER_FILES if not (out / f).is_file()]
     assert not missing, f"the model folder lacks {missing}"
     assert (out / "best" / "config.json").is_file() and (out / "best" / "best.json").is_file()

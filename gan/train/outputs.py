@@ -82,6 +82,7 @@ def as_gan(G: Generator, D: Discriminator, data: ImageData, dataset: str) -> GAN
 def evaluate(run: Run, evaluate_fn: Callable[[Generator], dict], metrics_f: TextIO) -> None:
     """Metrics of G_ema at run.step (a metrics.jsonl row); a new best FID is saved to best/."""
     G_snap = snapshot(run)
+    t_eval = wall_time(run)  # training time at this evaluation (the evaluation itself not yet counted)
     try:
         res = evaluate_fn(G_snap)
     except Exception as e:  # evaluation must never kill a training run
@@ -89,7 +90,8 @@ def evaluate(run: Run, evaluate_fn: Callable[[Generator], dict], metrics_f: Text
         return
     if not res:
         return
-    row = {"step": run.step, **{k: float(v) for k, v in res.items() if isinstance(v, (int, float))}}
+    row = {"step": run.step, **{k: float(v) for k, v in res.items() if isinstance(v, (int, float))},
+           "time_s": round(t_eval, 2)}
     metrics_f.write(json.dumps(row) + "\n"); metrics_f.flush()
     print(f"step {run.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "step"))
     fid = row.get("fid", math.inf)
