@@ -1,8 +1,8 @@
 """Ablation: what each training trick buys, at the same budget per row, and how fast each recipe gets there.
 
 Starts from the seeds' plain recipe (unconditional DCGAN, non-saturating loss, no spectral norm, no EMA,
-no augmentation, constant learning rate) and adds one improvement per row, up to the previous shipped
-recipe (``cond``) and today's default (``cosine``); the remaining rows try further options on top of that.
+no augmentation, constant learning rate) and adds one improvement per row, up to the shipped
+recipe and train.py's defaults (``cond``); the remaining rows try further options on top of that.
 Every row trains with train.py for the same number of epochs and batch size, evaluates itself every epoch
 (``--eval-samples`` images, for the learning curves) and is then evaluated once more on ``--n`` samples
 (classifier-feature FID, KID, precision, recall, class balance, label accuracy).  ``plain`` and ``cond`` run
@@ -61,9 +61,9 @@ def _rows() -> list[tuple[str, str, int, list[str]]]:
         ("hinge", "+ hinge loss", 0, hinge),
         ("ema", "+ EMA generator (beta 0.999)", 0, ema),
         ("augment", "+ DiffAugment (translation)", 0, augment),
-        ("cond", "+ class conditioning (the previous shipped recipe)", 0, cond),
+        ("cond", "+ class conditioning (the shipped recipe)", 0, cond),
         ("cond-s1", "the same, seed 1", 1, cond),
-        ("cosine", "+ cosine learning-rate decay to 0.1x (today's default)", 0, cosine),
+        ("cosine", "+ cosine learning-rate decay to 0.1x (the new recipe tried)", 0, cosine),
         ("cosine-s1", "the same, seed 1", 1, cosine),
         ("halflife", "+ EMA half-life 10 kimg (StyleGAN2-style)", 0, _swap(cosine, ema_halflife_kimg="10")),
         ("rpgan", "hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", 0,
@@ -73,7 +73,8 @@ def _rows() -> list[tuple[str, str, int, list[str]]]:
 
 
 ROWS = _rows()
-PLOTTED = {"plain": "plain (seeds' recipe)", "cond": "previous shipped recipe", "cosine": "new recipe (today's default)"}
+PLOTTED = {"plain": "plain (seeds' recipe)", "cond": "shipped recipe (constant LR)",
+           "cosine": "new recipe tried (+ cosine LR decay)"}
 
 
 def train_row(out: Path, seed: int, flags: list[str], args: argparse.Namespace) -> Path:

@@ -43,7 +43,7 @@ class TrainConfig:
     d_steps: int = 1  # D updates per G update
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    lr_schedule: str = "cosine"  # constant, cosine or linear decay (to lr_final x the base rate at the end)
+    lr_schedule: str = "constant"  # constant, cosine or linear decay (to lr_final x the base rate at the end)
     lr_warmup: int = 0  # steps of linear learning-rate warm-up
     lr_final: float = 0.1  # the learning rate at the last step, as a fraction of --lr-g/--lr-d (cosine, linear)
     beta1: float = 0.5
