@@ -175,10 +175,11 @@ def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Names
                          f"| {_f(opts[name].get('wall_time_s'), '.0f')} s |")
         else:
             lines.append(f"| {name} | {label} | not run yet | | | | | | | |")
-    if "longer" in results:
-        o = opts["longer"]
-        lines.append(f"| longer | the shipped model ({o.get('epochs', '?')} epochs, "
-                     f"lr schedule {o.get('lr_schedule', 'constant')}) | {_cells(results['longer']['metrics'], results['longer'].get('coverage'))} "
+    for key in [k for k in results if k.startswith("longer:")]:
+        o, folder = opts[key], key.split(":", 1)[1]
+        lines.append(f"| longer | `{folder}`: {o.get('epochs', '?')} epochs, {o.get('lr_schedule', 'constant')} "
+                     f"learning rate, otherwise the shipped recipe "
+                     f"| {_cells(results[key]['metrics'], results[key].get('coverage'))} "
                      f"| {_f(o.get('wall_time_s'), '.0f')} s |")
     refs = next((r.get("references") for r in results.values() if r.get("references")), None) or {}
     for key, label in (("train", "real training images (the floor)"), ("blur", "real images, 1-pixel Gaussian blur")):
@@ -187,8 +188,9 @@ def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Names
     noise = seed_noise(results)
     if noise:
         lines += ["", "Seed noise (the same recipe, two seeds):", "", *noise]
-    machines = sorted({o.get("hardware", "?") for k, o in opts.items() if k != "longer"})
-    evals = sorted({str(o.get("eval_samples", "?")) for k, o in opts.items() if k != "longer"})
+    rows = {k: o for k, o in opts.items() if not k.startswith("longer:")}
+    machines = sorted({o.get("hardware", "?") for o in rows.values()})
+    evals = sorted({str(o.get("eval_samples", "?")) for o in rows.values()})
     lines += ["", f"Trained on: {'; '.join(machines)}. Wall time is train.py's own clock, its per-epoch "
               f"evaluations ({' or '.join(evals)} samples) included."]
     if args.note:
@@ -258,7 +260,8 @@ def main() -> int:
     p.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated rows, trained in this order")
     p.add_argument("--report", default=str(ROOT / "docs" / "ablation.md"))
     p.add_argument("--plot", default=str(ROOT / "docs" / "time_to_quality.png"))
-    p.add_argument("--longer", default=None, metavar="DIR", help="a model folder trained longer, shown as a last row")
+    p.add_argument("--longer", nargs="*", default=[], metavar="DIR",
+                   help="model folders trained longer (e.g. checkpoints), shown as last rows")
     p.add_argument("--report-only", action="store_true", help="only evaluate finished rows and write the report")
     p.add_argument("--note", default="", help="a sentence for the report (e.g. what else shared the machine)")
     p.add_argument("--verbose", action="store_true")
@@ -280,8 +283,8 @@ def main() -> int:
 
     for name in known:
         collect(name, out / name)
-    if args.longer:
-        collect("longer", Path(args.longer), out / "longer_eval.json")
+    for i, folder in enumerate(args.longer):
+        collect(f"longer:{folder}", Path(folder), out / f"longer_eval_{i}.json")
     for name in ([] if args.report_only else wanted):
         _, _, seed, flags = known[name]
         collect(name, train_row(out / name, seed, flags, args))
