@@ -2,7 +2,7 @@
 
 Starts from the seeds' plain recipe (unconditional DCGAN, non-saturating loss, no spectral norm, no EMA,
 no augmentation, constant learning rate) and adds one improvement per row, up to the shipped
-recipe and train.py's defaults (``cond``); the remaining rows try further options on top of that.
+recipe and train.py's defaults (``cond``); the remaining rows each try one further option on top of ``cond``.
 Every row trains with train.py for the same number of epochs and batch size, evaluates itself every epoch
 (``--eval-samples`` images, for the learning curves) and is then evaluated once more on ``--n`` samples
 (classifier-feature FID, KID, precision, recall, class balance, label accuracy).  ``plain`` and ``cond`` run
@@ -65,10 +65,10 @@ def _rows() -> list[tuple[str, str, int, list[str]]]:
         ("cond-s1", "the same, seed 1", 1, cond),
         ("cosine", "+ cosine learning-rate decay to 0.1x (the new recipe tried)", 0, cosine),
         ("cosine-s1", "the same, seed 1", 1, cosine),
-        ("halflife", "+ EMA half-life 10 kimg (StyleGAN2-style)", 0, _swap(cosine, ema_halflife_kimg="10")),
-        ("rpgan", "hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", 0,
-         _swap(cosine, loss="rpgan", r1="0.1", r2="0.1")),
-        ("wide", "+ wider nets (G 48, D 48)", 0, _swap(cosine, g_width="48", d_width="48")),
+        ("halflife", "cond + EMA half-life 10 kimg (StyleGAN2-style)", 0, _swap(cond, ema_halflife_kimg="10")),
+        ("rpgan", "cond, hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", 0,
+         _swap(cond, loss="rpgan", r1="0.1", r2="0.1")),
+        ("wide", "cond + wider nets (G 48, D 48)", 0, _swap(cond, g_width="48", d_width="48")),
     ]
 
 
