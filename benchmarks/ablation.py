@@ -148,9 +148,9 @@ def _cells(m: dict, coverage: dict | None = None) -> str:
 
 
 def seed_noise(results: dict[str, dict]) -> list[str]:
-    """Lines on the spread between the two seeds of plain, cond and cosine (where both ran)."""
+    """Lines on the spread between seeds 0 and 1 of every recipe that has a second-seed row (where both ran)."""
     lines = []
-    for base in ("plain", "cond", "cosine"):
+    for base in [name.removesuffix("-s1") for name, *_ in ROWS if name.endswith("-s1")]:
         a, b = results.get(base), results.get(f"{base}-s1")
         if a is None or b is None:
             continue
@@ -285,18 +285,20 @@ def main() -> int:
         collect(name, out / name)
     for i, folder in enumerate(args.longer):
         collect(f"longer:{folder}", Path(folder), out / f"longer_eval_{i}.json")
+    def publish() -> str:  # the report and the plot, after each trained row and once at the end
+        text = report(results, opts, args)
+        write_report(Path(args.report), text)
+        if opts:
+            plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
+        return text
+
     for name in ([] if args.report_only else wanted):
         _, _, seed, flags = known[name]
         collect(name, train_row(out / name, seed, flags, args))
         m = results[name]["metrics"]
         print(f"  {name}: FID {m['fid']:.2f}, precision {m['precision']:.3f}, recall {m['recall']:.3f}", flush=True)
-        write_report(Path(args.report), report(results, opts, args))
-        plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
-    text = report(results, opts, args)
-    write_report(Path(args.report), text)
-    if opts:
-        plot_time_to_quality(out, Path(args.plot), next(iter(opts.values())).get("hardware", ""))
-    print(text)
+        publish()
+    print(publish() if args.report_only or not wanted else report(results, opts, args))
     return 0
 
 
