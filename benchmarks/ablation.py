@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,33 +47,46 @@ def _swap(flags: list[str], **changes: str) -> list[str]:
     return out
 
 
-def _rows() -> list[tuple[str, str, int, list[str]]]:
-    """(name, what the row adds, seed, train.py flags): each row adds one change to the row before it."""
+class Recipe(NamedTuple):
+    name: str
+    label: str  # what the row adds
+    base: str  # the row it is compared with ("" for the first)
+    flags: list[str]  # train.py flags; every option the ablation measures is set
+
+
+def _recipes() -> list[Recipe]:
+    """The rows: each adds one change to its base (the row before it in the chain, or ``cond``)."""
     sn = [f for f in PLAIN if f != "--no-spectral-norm"] + ["--spectral-norm"]
     hinge = _swap(sn, loss="hinge")
     ema = [f for f in hinge if f != "--no-ema"] + ["--ema"]
     augment = _swap(ema, augment="translation")
     cond = [f for f in augment if f != "--no-conditional"] + ["--conditional"]
-    cosine = _swap(cond, lr_schedule="cosine")
     return [
-        ("plain", "seeds' plain recipe: DCGAN, non-saturating loss", 0, PLAIN),
-        ("plain-s1", "the same, seed 1", 1, PLAIN),
-        ("sn", "+ spectral norm in D", 0, sn),
-        ("hinge", "+ hinge loss", 0, hinge),
-        ("ema", "+ EMA generator (beta 0.999)", 0, ema),
-        ("augment", "+ DiffAugment (translation)", 0, augment),
-        ("cond", "+ class conditioning (the shipped recipe)", 0, cond),
-        ("cond-s1", "the same, seed 1", 1, cond),
-        ("cosine", "+ cosine learning-rate decay to 0.1x (the new recipe tried)", 0, cosine),
-        ("cosine-s1", "the same, seed 1", 1, cosine),
-        ("halflife", "cond + EMA half-life 10 kimg (StyleGAN2-style)", 0, _swap(cond, ema_halflife_kimg="10")),
-        ("rpgan", "cond, hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", 0,
-         _swap(cond, loss="rpgan", r1="0.1", r2="0.1")),
-        ("wide", "cond + wider nets (G 48, D 48)", 0, _swap(cond, g_width="48", d_width="48")),
+        Recipe("plain", "seeds' plain recipe: DCGAN, non-saturating loss", "", PLAIN),
+        Recipe("sn", "+ spectral norm in D", "plain", sn),
+        Recipe("hinge", "+ hinge loss", "sn", hinge),
+        Recipe("ema", "+ EMA generator (beta 0.999)", "hinge", ema),
+        Recipe("augment", "+ DiffAugment (translation)", "ema", augment),
+        Recipe("cond", "+ class conditioning (the shipped recipe)", "augment", cond),
+        Recipe("cosine", "cond + cosine learning-rate decay to 0.1x", "cond", _swap(cond, lr_schedule="cosine")),
+        Recipe("halflife", "cond + EMA half-life 10 kimg (StyleGAN2-style)", "cond",
+               _swap(cond, ema_halflife_kimg="10")),
+        Recipe("rpgan", "cond, hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", "cond",
+               _swap(cond, loss="rpgan", r1="0.1", r2="0.1")),
+        Recipe("wide", "cond + wider nets (G 48, D 48)", "cond", _swap(cond, g_width="48", d_width="48")),
     ]
 
 
-ROWS = _rows()
+RECIPES = {r.name: r for r in _recipes()}
+SEEDS = (0, 1)
+
+
+def run_name(recipe: str, seed: int) -> str:
+    """The folder of one run: the recipe's name for seed 0, name-s<seed> otherwise."""
+    return recipe if seed == 0 else f"{recipe}-s{seed}"
+
+
+RUNS = {run_name(r, s): (RECIPES[r], s) for s in SEEDS for r in RECIPES}  # every seed-0 run first
 PLOTTED = {"plain": "plain (seeds' recipe)", "cond": "shipped recipe (constant LR)",
            "cosine": "new recipe tried (+ cosine LR decay)"}
 
@@ -147,29 +161,53 @@ def _cells(m: dict, coverage: dict | None = None) -> str:
             f"{_f(max(shares) if shares else None)} | {_f(m.get('label_accuracy'))}")
 
 
-def seed_noise(results: dict[str, dict]) -> list[str]:
-    """Lines on the spread between seeds 0 and 1 of every recipe that has a second-seed row (where both ran)."""
-    lines = []
-    for base in [name.removesuffix("-s1") for name, *_ in ROWS if name.endswith("-s1")]:
-        a, b = results.get(base), results.get(f"{base}-s1")
-        if a is None or b is None:
+def verdict(new: list[float], old: list[float]) -> str:
+    """Whether a row's FIDs and its base's differ by more than the spread between seeds."""
+    if len(new) < len(SEEDS) or len(old) < len(SEEDS):
+        return "not known: one seed"
+    if max(new) < min(old):
+        return "**yes, better**: every seed"
+    if min(new) > max(old):
+        return "**yes, worse**: every seed"
+    return "no: the seeds overlap"
+
+
+def summary(results: dict[str, dict]) -> list[str]:
+    """The answer: per recipe, FID of each seed, the mean, and the change against the row it builds on."""
+    def values(recipe: str, key: str) -> list[float]:
+        names = [run_name(recipe, s) for s in SEEDS]
+        return [results[n]["metrics"][key] for n in names if n in results]
+
+    lines = ["| row | adds | FID, seed " + " / ".join(map(str, SEEDS)) + " | mean FID | against "
+             "| change in mean FID | beyond the seed spread? | mean recall | mean precision |",
+             "| --- | --- | --- | ---: | --- | ---: | --- | ---: | ---: |"]
+    for r in RECIPES.values():
+        fids = values(r.name, "fid")
+        if not fids:
+            lines.append(f"| {r.name} | {r.label} | not run yet | | | | | | |")
             continue
-        fa, fb = a["metrics"]["fid"], b["metrics"]["fid"]
-        ra, rb = a["metrics"]["recall"], b["metrics"]["recall"]
-        lines.append(f"- `{base}`, seeds 0 and 1: FID {fa:.2f} and {fb:.2f} (mean {statistics.mean([fa, fb]):.2f}, "
-                     f"half-range {abs(fa - fb) / 2:.2f}); recall {ra:.3f} and {rb:.3f}.")
+        base = values(r.base, "fid") if r.base else []
+        change = (f"{statistics.mean(fids) - statistics.mean(base):+.2f} "
+                  f"({statistics.mean(fids) / statistics.mean(base):.2f}x)" if base else "-")
+        lines.append(f"| {r.name} | {r.label} | {' / '.join(f'{v:.2f}' for v in fids)} "
+                     f"| {statistics.mean(fids):.2f} | {r.base or '-'} | {change} "
+                     f"| {verdict(fids, base) if base else '-'} | {statistics.mean(values(r.name, 'recall')):.3f} "
+                     f"| {statistics.mean(values(r.name, 'precision')):.3f} |")
     return lines
 
 
 def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Namespace) -> str:
-    """Markdown of the ablation: the table, the seed noise, the machine and budget."""
+    """Markdown of the ablation: the per-recipe answer, every run's metrics, the machine and budget."""
     steps = args.epochs * (60000 // args.batch_size)
-    lines = [f"Budget per row: {args.epochs} epochs of Fashion-MNIST ({steps} steps x batch {args.batch_size}); "
-             f"each row evaluated on {args.n} samples in the metric classifier's feature space.", "",
-             "| row | recipe | FID | KID x1000 | precision | recall | min class share | max class share "
+    lines = [f"Budget per run: {args.epochs} epochs of Fashion-MNIST ({steps} steps x batch {args.batch_size}); "
+             f"each run evaluated on {args.n} samples in the metric classifier's feature space. A row's change "
+             f"is beyond the seed spread when every seed of it is better (or worse) than every seed of the row "
+             f"it builds on.", "", *summary(results), "", "Every run:", "",
+             "| run | recipe | FID | KID x1000 | precision | recall | min class share | max class share "
              "| label accuracy | wall time |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, label, _seed, _flags in ROWS:
+    for name, (recipe, seed) in RUNS.items():
+        label = recipe.label + (f" (seed {seed})" if seed else "")
         if name in results:
             lines.append(f"| {name} | {label} | {_cells(results[name]['metrics'], results[name].get('coverage'))} "
                          f"| {_f(opts[name].get('wall_time_s'), '.0f')} s |")
@@ -185,9 +223,6 @@ def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Names
     for key, label in (("train", "real training images (the floor)"), ("blur", "real images, 1-pixel Gaussian blur")):
         if isinstance(refs.get(key), dict):
             lines.append(f"| *ref* | {label} | {_cells(refs[key])} | - |")
-    noise = seed_noise(results)
-    if noise:
-        lines += ["", "Seed noise (the same recipe, two seeds):", "", *noise]
     rows = {k: o for k, o in opts.items() if not k.startswith("longer:")}
     machines = sorted({o.get("hardware", "?") for o in rows.values()})
     evals = sorted({str(o.get("eval_samples", "?")) for o in rows.values()})
@@ -257,7 +292,8 @@ def main() -> int:
     p.add_argument("--n", type=int, default=10000, help="samples for each row's final evaluation (default: 10000)")
     p.add_argument("--eval-samples", type=int, default=5000, help="samples per in-training evaluation (default: 5000)")
     p.add_argument("--out", default="runs/ablation")
-    p.add_argument("--rows", default=",".join(r[0] for r in ROWS), help="comma-separated rows, trained in this order")
+    p.add_argument("--rows", default=",".join(RUNS), help="comma-separated runs (recipe, or recipe-s1 for seed 1), "
+                   "trained in this order (default: every recipe with seed 0, then with seed 1)")
     p.add_argument("--report", default=str(ROOT / "docs" / "ablation.md"))
     p.add_argument("--plot", default=str(ROOT / "docs" / "time_to_quality.png"))
     p.add_argument("--longer", nargs="*", default=[], metavar="DIR",
@@ -267,7 +303,7 @@ def main() -> int:
     p.add_argument("--verbose", action="store_true")
     p.add_argument("train_args", nargs="*", help="extra train.py options after --, e.g. -- --limit 512")
     args = p.parse_args()
-    known = {r[0]: r for r in ROWS}
+    known = RUNS
     wanted = [w for w in args.rows.split(",") if w]
     unknown = [w for w in wanted if w not in known]
     if unknown:
@@ -293,8 +329,8 @@ def main() -> int:
         return text
 
     for name in ([] if args.report_only else wanted):
-        _, _, seed, flags = known[name]
-        collect(name, train_row(out / name, seed, flags, args))
+        recipe, seed = known[name]
+        collect(name, train_row(out / name, seed, recipe.flags, args))
         m = results[name]["metrics"]
         print(f"  {name}: FID {m['fid']:.2f}, precision {m['precision']:.3f}, recall {m['recall']:.3f}", flush=True)
         publish()
