@@ -52,6 +52,7 @@ class Recipe(NamedTuple):
     label: str  # what the row adds
     base: str  # the row it is compared with ("" for the first)
     flags: list[str]  # train.py flags; every option the ablation measures is set
+    paired: bool = False  # only G's average changes: G and D train exactly as in the base run of the same seed
 
 
 def _recipes() -> list[Recipe]:
@@ -70,7 +71,7 @@ def _recipes() -> list[Recipe]:
         Recipe("cond", "+ class conditioning (the shipped recipe)", "augment", cond),
         Recipe("cosine", "cond + cosine learning-rate decay to 0.1x", "cond", _swap(cond, lr_schedule="cosine")),
         Recipe("halflife", "cond + EMA half-life 10 kimg (StyleGAN2-style)", "cond",
-               _swap(cond, ema_halflife_kimg="10")),
+               _swap(cond, ema_halflife_kimg="10"), paired=True),
         Recipe("rpgan", "cond, hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1)", "cond",
                _swap(cond, loss="rpgan", r1="0.1", r2="0.1")),
         Recipe("wide", "cond + wider nets (G 48, D 48)", "cond", _swap(cond, g_width="48", d_width="48")),
@@ -161,10 +162,18 @@ def _cells(m: dict, coverage: dict | None = None) -> str:
             f"{_f(max(shares) if shares else None)} | {_f(m.get('label_accuracy'))}")
 
 
-def verdict(new: list[float], old: list[float]) -> str:
-    """Whether a row's FIDs and its base's differ by more than the spread between seeds."""
+def verdict(new: list[float], old: list[float], paired: bool = False) -> str:
+    """Whether a row's FIDs and its base's differ by more than the spread between seeds.
+
+    paired: seed i of both rows is the same G/D trajectory (only the EMA differs), so compare seed by seed.
+    """
     if len(new) < len(SEEDS) or len(old) < len(SEEDS):
         return "not known: one seed"
+    if paired:
+        if all(n < o for n, o in zip(new, old)) or all(n > o for n, o in zip(new, old)):
+            better = new[0] < old[0]
+            return f"**yes, {'better' if better else 'worse'}**: every seed, on the same G/D run"
+        return "no: the seeds disagree"
     if max(new) < min(old):
         return "**yes, better**: every seed"
     if min(new) > max(old):
@@ -191,7 +200,7 @@ def summary(results: dict[str, dict]) -> list[str]:
                   f"({statistics.mean(fids) / statistics.mean(base):.2f}x)" if base else "-")
         lines.append(f"| {r.name} | {r.label} | {' / '.join(f'{v:.2f}' for v in fids)} "
                      f"| {statistics.mean(fids):.2f} | {r.base or '-'} | {change} "
-                     f"| {verdict(fids, base) if base else '-'} | {statistics.mean(values(r.name, 'recall')):.3f} "
+                     f"| {verdict(fids, base, r.paired) if base else '-'} | {statistics.mean(values(r.name, 'recall')):.3f} "
                      f"| {statistics.mean(values(r.name, 'precision')):.3f} |")
     return lines
 

@@ -71,6 +71,9 @@ def test_summary_calls_a_change_real_only_beyond_the_seed_spread() -> None:
     assert mod.verdict([15.0, 16.0], [12.0, 14.0]).startswith("**yes, worse**")
     assert mod.verdict([11.0, 13.0], [12.0, 14.0]).startswith("no")  # the seeds overlap
     assert mod.verdict([5.0], [12.0, 14.0]).startswith("not known")  # one seed cannot show the spread
+    # a paired row (only the EMA differs) trains the same G and D per seed: compared seed by seed
+    assert mod.verdict([11.0, 13.0], [12.0, 14.0], paired=True).startswith("**yes, better**")
+    assert mod.verdict([11.0, 15.0], [12.0, 14.0], paired=True).startswith("no")
 
     def res(fid: float) -> dict:
         return {"metrics": {"fid": fid, "recall": 0.1, "precision": 0.5}}

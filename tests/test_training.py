@@ -68,6 +68,20 @@ def test_same_seed_gives_identical_weights(fake_fashion: Path, tmp_path: Path) -
     assert not torch.equal(ga["to_img.weight"], gc["to_img.weight"]), "--seed has no effect"
 
 
+def test_the_ema_setting_changes_only_gs_average_not_the_game(fake_fashion: Path, tmp_path: Path) -> None:
+    """The ablation compares EMA rows with their base seed by seed: G and D must train exactly alike."""
+    runs = {}
+    for name, extra in (("decay", ("--ema-beta", "0.999")), ("halflife", ("--ema-halflife-kimg", "0.005"))):
+        runs[name] = tmp_path / name
+        assert run_main(tiny_args(fake_fashion, runs[name], "--seed", "3", *extra, steps=4)) == 0
+    assert_same_tensors(runs["decay"] / "discriminator.safetensors", runs["halflife"] / "discriminator.safetensors")
+    losses = [[(r["d_loss"], r["g_loss"]) for r in read_jsonl(runs[n] / "metrics.jsonl") if "d_loss" in r]
+              for n in runs]
+    assert losses[0] == losses[1] and len(losses[0]) == 4
+    ga, gb = (tensors(runs[n] / "generator.safetensors") for n in runs)  # the shipped G is the average
+    assert not torch.equal(ga["to_img.weight"], gb["to_img.weight"]), "--ema-halflife-kimg has no effect"
+
+
 def _interrupt_after_checkpoint(monkeypatch: pytest.MonkeyPatch, at_step: int) -> None:
     """Make the run stop like Ctrl-C right after it wrote the checkpoint of `at_step`."""
     real = gan.checkpoint.save_checkpoint
