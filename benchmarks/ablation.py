@@ -5,14 +5,15 @@ no augmentation, constant learning rate) and adds one improvement per row, up to
 recipe and train.py's defaults (``cond``); the remaining rows each try one further option on top of ``cond``.
 Every row trains with train.py for the same number of epochs and batch size, evaluates itself every epoch
 (``--eval-samples`` images, for the learning curves) and is then evaluated once more on ``--n`` samples
-(classifier-feature FID, KID, precision, recall, class balance, label accuracy).  ``plain`` and ``cond`` run
-with two seeds, so the table shows the noise between seeds.
+(classifier-feature FID, KID, precision, recall, class balance, label accuracy).  Every row runs with two
+seeds, and the summary calls a row's change real only when every seed of it beats (or loses to) every seed of
+the row it builds on; rows that change only G's average are compared seed by seed, as G and D train alike.
 
 Finished rows are reused and a killed row resumes from its last checkpoint, so the script can be re-run at
 any time; rows are trained in the order --rows gives, and the report is rewritten after each row.
 
     python benchmarks/ablation.py --epochs 5                      # every row (hours on a CPU)
-    python benchmarks/ablation.py --rows plain,cond,cosine        # a subset, in this order
+    python benchmarks/ablation.py --rows plain,cond,cond-s1       # a subset, in this order (-s1: seed 1)
     python benchmarks/ablation.py --report-only                   # rebuild docs/ablation.md and the plot
 """
 
@@ -88,8 +89,8 @@ def run_name(recipe: str, seed: int) -> str:
 
 
 RUNS = {run_name(r, s): (RECIPES[r], s) for s in SEEDS for r in RECIPES}  # every seed-0 run first
-PLOTTED = {"plain": "plain (seeds' recipe)", "cond": "shipped recipe (constant LR)",
-           "cosine": "new recipe tried (+ cosine LR decay)"}
+PLOTTED = {"plain": "plain (seeds' recipe)", "cond": "shipped recipe (hinge loss)",
+           "rpgan": "new recipe: R3GAN objective", "cosine": "shipped + cosine LR decay (rejected)"}
 
 
 def train_row(out: Path, seed: int, flags: list[str], args: argparse.Namespace) -> Path:
@@ -181,27 +182,36 @@ def verdict(new: list[float], old: list[float], paired: bool = False) -> str:
     return "no: the seeds overlap"
 
 
-def summary(results: dict[str, dict]) -> list[str]:
-    """The answer: per recipe, FID of each seed, the mean, and the change against the row it builds on."""
-    def values(recipe: str, key: str) -> list[float]:
-        names = [run_name(recipe, s) for s in SEEDS]
-        return [results[n]["metrics"][key] for n in names if n in results]
+def summary(results: dict[str, dict], opts: dict[str, dict] | None = None) -> list[str]:
+    """The answer: per recipe, FID of each seed, the mean, and the change against the row it builds on.
+
+    The change is taken over the seeds both rows ran, so a row with one seed is compared with the same seed.
+    """
+    def by_seed(recipe: str, key: str) -> dict[int, float]:
+        return {s: results[run_name(recipe, s)]["metrics"][key] for s in SEEDS if run_name(recipe, s) in results}
 
     lines = ["| row | adds | FID, seed " + " / ".join(map(str, SEEDS)) + " | mean FID | against "
-             "| change in mean FID | beyond the seed spread? | mean recall | mean precision |",
-             "| --- | --- | --- | ---: | --- | ---: | --- | ---: | ---: |"]
+             "| change in mean FID | beyond the seed spread? | mean recall | mean precision | mean wall time |",
+             "| --- | --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: |"]
     for r in RECIPES.values():
-        fids = values(r.name, "fid")
+        fids = by_seed(r.name, "fid")
         if not fids:
-            lines.append(f"| {r.name} | {r.label} | not run yet | | | | | | |")
+            lines.append(f"| {r.name} | {r.label} | not run yet | | | | | | | |")
             continue
-        base = values(r.base, "fid") if r.base else []
-        change = (f"{statistics.mean(fids) - statistics.mean(base):+.2f} "
-                  f"({statistics.mean(fids) / statistics.mean(base):.2f}x)" if base else "-")
-        lines.append(f"| {r.name} | {r.label} | {' / '.join(f'{v:.2f}' for v in fids)} "
-                     f"| {statistics.mean(fids):.2f} | {r.base or '-'} | {change} "
-                     f"| {verdict(fids, base, r.paired) if base else '-'} | {statistics.mean(values(r.name, 'recall')):.3f} "
-                     f"| {statistics.mean(values(r.name, 'precision')):.3f} |")
+        walls = [(opts or {}).get(run_name(r.name, s), {}).get("wall_time_s") for s in fids]
+        wall = f"{statistics.mean(walls):.0f} s" if walls and None not in walls else "-"
+        base = by_seed(r.base, "fid") if r.base else {}
+        common = [s for s in fids if s in base]
+        change = "-"
+        if common:
+            new, old = statistics.mean(fids[s] for s in common), statistics.mean(base[s] for s in common)
+            change = f"{new - old:+.2f} ({new / old:.2f}x)" + ("" if len(common) == len(SEEDS) else
+                                                              f", seed {', '.join(map(str, common))} only")
+        cells = " / ".join(f"{fids[s]:.2f}" if s in fids else "-" for s in SEEDS)
+        judged = verdict([fids[s] for s in common], [base[s] for s in common], r.paired) if base else "-"
+        lines.append(f"| {r.name} | {r.label} | {cells} | {statistics.mean(fids.values()):.2f} | {r.base or '-'} "
+                     f"| {change} | {judged} | {statistics.mean(by_seed(r.name, 'recall').values()):.3f} "
+                     f"| {statistics.mean(by_seed(r.name, 'precision').values()):.3f} | {wall} |")
     return lines
 
 
@@ -211,7 +221,7 @@ def report(results: dict[str, dict], opts: dict[str, dict], args: argparse.Names
     lines = [f"Budget per run: {args.epochs} epochs of Fashion-MNIST ({steps} steps x batch {args.batch_size}); "
              f"each run evaluated on {args.n} samples in the metric classifier's feature space. A row's change "
              f"is beyond the seed spread when every seed of it is better (or worse) than every seed of the row "
-             f"it builds on.", "", *summary(results), "", "Every run:", "",
+             f"it builds on.", "", *summary(results, opts), "", "Every run:", "",
              "| run | recipe | FID | KID x1000 | precision | recall | min class share | max class share "
              "| label accuracy | wall time |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

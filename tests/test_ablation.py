@@ -80,7 +80,9 @@ def test_summary_calls_a_change_real_only_beyond_the_seed_spread() -> None:
     results = {"plain": res(30.0), "plain-s1": res(34.0), "sn": res(20.0), "sn-s1": res(22.0), "hinge": res(25.0)}
     lines = {line.split("|")[1].strip(): line for line in mod.summary(results)}
     assert "| 20.00 / 22.00 | 21.00 | plain | -11.00 (0.66x) | **yes, better**" in lines["sn"]
-    assert "not known: one seed" in lines["hinge"] and "not run yet" in lines["ema"]
+    # a row with one seed is compared with the same seed of its base, not with the base's mean
+    assert "| 25.00 / - | 25.00 | sn | +5.00 (1.25x), seed 0 only | not known: one seed" in lines["hinge"]
+    assert "not run yet" in lines["ema"]
 
 
 @pytest.mark.slow
