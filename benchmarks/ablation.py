@@ -295,7 +295,7 @@ def plot_time_to_quality(results_dir: Path, path: Path, hardware: str) -> bool:
     ax.set_ylabel("FID (classifier features, log scale)")
     ax.set_title("Time to quality", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")  # the curves start top left and fall to the right
     fig.text(0.01, 0.01, hardware, fontsize=6, color="0.4")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
