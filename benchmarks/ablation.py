@@ -322,11 +322,10 @@ def main() -> int:
     p.add_argument("--verbose", action="store_true")
     p.add_argument("train_args", nargs="*", help="extra train.py options after --, e.g. -- --limit 512")
     args = p.parse_args()
-    known = RUNS
     wanted = [w for w in args.rows.split(",") if w]
-    unknown = [w for w in wanted if w not in known]
+    unknown = [w for w in wanted if w not in RUNS]
     if unknown:
-        p.error(f"unknown rows {', '.join(unknown)}; choose from {', '.join(known)}")
+        p.error(f"unknown rows {', '.join(unknown)}; choose from {', '.join(RUNS)}")
     out = Path(args.out)
     results: dict[str, dict] = {}
     opts: dict[str, dict] = {}
@@ -336,7 +335,7 @@ def main() -> int:
             results[name] = evaluate_row(folder, args.n, 0, cache)
             opts[name] = json.loads((folder / "training_options.json").read_text())
 
-    for name in known:
+    for name in RUNS:
         collect(name, out / name)
     for i, folder in enumerate(args.longer):
         collect(f"longer:{folder}", Path(folder), out / f"longer_eval_{i}.json")
@@ -348,7 +347,7 @@ def main() -> int:
         return text
 
     for name in ([] if args.report_only else wanted):
-        recipe, seed = known[name]
+        recipe, seed = RUNS[name]
         collect(name, train_row(out / name, seed, recipe.flags, args))
         m = results[name]["metrics"]
         print(f"  {name}: FID {m['fid']:.2f}, precision {m['precision']:.3f}, recall {m['recall']:.3f}", flush=True)
