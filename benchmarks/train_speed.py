@@ -4,7 +4,9 @@
     python benchmarks/train_speed.py --devices cpu --steps 20 --batch-sizes 64 128
 
 Ours: ``gan.train.train`` with the data set as one uint8 tensor in (device) memory, the default options
-(class-conditional G + projection D, hinge loss, spectral norm, DiffAugment translation, EMA of G).
+(class-conditional G + projection D, spectral norm, DiffAugment translation, EMA of G), once per ``--losses``
+objective: train.py's default (R3GAN's RpGAN with R1 and R2, whose penalties need a second backward pass
+through D) and the hinge loss (one backward pass, like the textbook loop's BCE).
 Textbook: the loop of pytorch/examples' dcgan/main.py -- a ``DataLoader`` (shuffle, batch 64, 2 workers) over a
 torchvision-style data set that turns each uint8 image into a PIL image and applies ``ToTensor`` + ``Normalize``
 per item, BCE loss, Adam, no EMA and no augmentation -- driving the *same* G and D modules, so the model cost is
@@ -32,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from gan.data import DataError, ImageData, load_dataset  # noqa: E402
 from gan.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
+from gan.losses import LOSSES  # noqa: E402
 from gan.train import TrainConfig, train  # noqa: E402
 
 
@@ -45,12 +48,13 @@ def benchmark_data(n: int) -> ImageData:
                          torch.arange(n) % 10, [str(i) for i in range(10)], "random")
 
 
-def ours(data: ImageData, device: str, batch: int, steps: int, warmup: int, width: int) -> float:
+def ours(data: ImageData, device: str, batch: int, steps: int, warmup: int, width: int,
+         loss: str = TrainConfig.loss) -> float:
     """Images/s of gan.train.train over `steps` timed steps (after `warmup`), read from its metrics.jsonl."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(out=str(Path(tmp) / "run"), device=device, batch_size=batch, steps=warmup + steps,
                           limit=len(data), g_width=width, d_width=width, eval_every=0, log_every=warmup,
-                          sample_every=10**9, ckpt_every=10**9, seed=0)
+                          sample_every=10**9, ckpt_every=10**9, seed=0, loss=loss)
         assert steps % warmup == 0, "--steps must be a multiple of --warmup (one metrics row per warm-up length)"
         train(cfg, data=data, progress=False)
         rows = [json.loads(line) for line in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()]
@@ -139,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-steps", type=int, default=100)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--width", type=int, default=TrainConfig.g_width, help="G and D width (train.py's default)")
+    p.add_argument("--losses", nargs="+", default=[TrainConfig.loss, "hinge"], choices=LOSSES,
+                   help="objectives of our loop (R1/R2 as train.py sets them for each)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the textbook loop")
     p.add_argument("--images", type=int, default=20000, help="training images held in memory")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
@@ -159,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         base = textbook(data, device, 64, steps, a.warmup, a.width, a.workers)
         results.append({"device": device, "loop": "textbook (DataLoader)", "batch": 64, "img_per_s": base})
         print(f"[{device}: {name}] textbook DCGAN loop, batch 64: {base:,.0f} img/s", flush=True)
-        for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
-            ips = ours(data, device, bs, steps, a.warmup, a.width)
-            results.append({"device": device, "loop": "ours (gan.train)", "batch": bs, "img_per_s": ips})
-            print(f"[{device}] ours, batch {bs}: {ips:,.0f} img/s", flush=True)
+        for loss in dict.fromkeys(a.losses):
+            for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
+                ips = ours(data, device, bs, steps, a.warmup, a.width, loss)
+                results.append({"device": device, "loop": f"ours (gan.train, {loss})", "batch": bs, "img_per_s": ips})
+                print(f"[{device}] ours, {loss}, batch {bs}: {ips:,.0f} img/s", flush=True)
     print("\n| device | loop | batch | images/s | vs textbook (batch 64) |")
     print("| --- | --- | ---: | ---: | ---: |")
     for r in results:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+EVAL_FILE = "eval.json"  # a model folder's evaluation, written by `python -m gan.evaluate --write`
+
 MISSING = "–"
 
 

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .evalreport import memorization_markdown, metric_table
+from .evalreport import EVAL_FILE, memorization_markdown, metric_table
 from .fileio import atomic_write_json
 from .metrics import MIN_SAMPLES, evaluate_model, evaluate_samples
 from .pretrained import ModelFormatError
 
-EVAL_FILE = "eval.json"
 
 
 def read_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:

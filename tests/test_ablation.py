@@ -15,7 +15,7 @@ from gan.train.options import TrainConfig
 SCRIPT = ROOT / "benchmarks" / "ablation.py"
 CHAIN = ["plain", "sn", "hinge", "ema", "augment", "cond"]  # each adds one trick to the row before
 # every option an ablation row measures: each row must set it, so a new train.py default cannot change a row
-MEASURED = {"--conditional", "--loss", "--spectral-norm", "--ema", "--augment", "--lr-schedule"}
+MEASURED = {"--conditional", "--loss", "--r1", "--r2", "--spectral-norm", "--ema", "--augment", "--lr-schedule"}
 TOGETHER = {"--r1": "--loss", "--r2": "--loss", "--d-width": "--g-width"}  # one change: the objective, the width
 
 
@@ -54,12 +54,16 @@ def test_each_row_adds_one_change_to_its_base_and_pins_what_it_measures() -> Non
     assert [recipes[n].base for n in CHAIN[1:]] == CHAIN[:-1]
     plain = _options(recipes["plain"].flags)
     assert plain["--lr-schedule"] == "constant" and plain["--loss"] == "ns" and plain["--conditional"] == "off"
-    # `cond` is labelled the shipped recipe: it must be what `python train.py` runs by default
-    cond, defaults = _options(recipes["cond"].flags), TrainConfig()
-    assert cond["--loss"] == defaults.loss and cond["--augment"] == defaults.augment
-    assert cond["--lr-schedule"] == defaults.lr_schedule
-    assert all((cond[f"--{k.replace('_', '-')}"] == "on") == getattr(defaults, k)
+    # the row labelled the shipped recipe must be what `python train.py` runs by default
+    shipped, defaults = _options(recipes[mod.SHIPPED].flags), TrainConfig()
+    assert "shipped recipe" in recipes[mod.SHIPPED].label
+    assert [r.name for r in recipes.values() if "the shipped recipe" in r.label] == [mod.SHIPPED]
+    assert shipped["--loss"] == defaults.loss and shipped["--augment"] == defaults.augment
+    assert float(shipped["--r1"]) == defaults.r1 and float(shipped["--r2"]) == defaults.r2
+    assert shipped["--lr-schedule"] == defaults.lr_schedule
+    assert all((shipped[f"--{k.replace('_', '-')}"] == "on") == getattr(defaults, k)
                for k in ("conditional", "spectral_norm", "ema"))
+    assert shipped.get("--g-width", str(defaults.g_width)) == str(defaults.g_width)
     # every recipe runs with every seed; seed 0 of every recipe comes first, so a partial run has the whole chain
     assert set(mod.RUNS) == {mod.run_name(r, s) for r in recipes for s in mod.SEEDS} and len(mod.SEEDS) >= 2
     assert list(mod.RUNS)[:len(recipes)] == list(recipes)

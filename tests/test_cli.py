@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.train import config_fields
+from gan.train import TrainConfig, config_fields
 
 from conftest import OFFLINE_ENV, ROOT, error_lines, run_main, run_train_py, subprocess_env, tiny_args
 
@@ -28,7 +28,20 @@ def test_help_lists_every_option_with_its_default() -> None:
     for action in train.build_parser()._actions:
         if action.dest != "help":
             assert action.help and "(default: " in action.help, f"{action.option_strings} has no default in --help"
-    assert "(default: 'fashion-mnist')" in text and "(default: 128)" in text and "(default: 'hinge')" in text
+    assert "(default: 'fashion-mnist')" in text and "(default: 128)" in text and "(default: 'rpgan')" in text
+
+
+@pytest.mark.parametrize("argv, penalties", [
+    ([], (0.1, 0.1)),  # the default objective is R3GAN's: RpGAN with R1 and R2
+    (["--loss", "hinge"], (0.0, 0.0)),  # other losses get no penalty unless asked: the previous shipped recipe
+    (["--loss", "hinge", "--r1", "0.5"], (0.5, 0.0)),
+    (["--r1", "0", "--r2", "0.2"], (0.0, 0.2)),
+])
+def test_penalty_weights_follow_the_loss_unless_given(argv: list[str], penalties: tuple[float, float]) -> None:
+    import train
+    args = vars(train.build_parser().parse_args(argv))
+    cfg = TrainConfig(**{f.name: args[f.name] for f in config_fields()})
+    assert (cfg.r1, cfg.r2) == penalties
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -204,6 +204,19 @@ def test_model_card_has_metadata_metrics_and_links(model_dir: Path) -> None:
     assert "images = model.generate(16, seed=0, labels=3)" in text
 
 
+@pytest.mark.parametrize("r1, r2, needle", [
+    (0.1, 0.1, "E[softplus(D(G(z)) - D(x))], G the reverse, plus an R1 penalty (γ = 0.1) on real images and an R2 "
+               "penalty (γ = 0.1) on generated images."),
+    (0.0, 0.5, "G the reverse, plus an R2 penalty (γ = 0.5) on generated images."),
+    (0.0, 0.0, "G the reverse.\n"),
+])
+def test_model_card_names_the_objective_and_its_penalties(model_dir: Path, r1: float, r2: float,
+                                                          needle: str) -> None:
+    options = {**OPTIONS, "loss": "rpgan", "r1": r1, "r2": r2}
+    text = write_model_card(model_dir, model=tiny_model(), options=options).read_text()
+    assert "R3GAN (Huang et al., 2024)" in text and needle in text
+
+
 def test_model_card_reads_eval_json_and_cli_rerenders(model_dir: Path) -> None:
     (model_dir / "training_options.json").write_text(json.dumps(OPTIONS))
     write_model_card(model_dir, model=tiny_model(), options=OPTIONS)

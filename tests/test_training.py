@@ -148,6 +148,18 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(
         assert_same_tensors(reference_run / f, out / f)
 
 
+def test_a_finished_run_continued_longer_drops_the_evaluation_of_its_old_weights(
+        fake_fashion: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, steps=2)) == 0
+    (out / "eval.json").write_text(json.dumps({"fid": 99.25, "n_samples": 10000}))  # gan.evaluate --write
+    assert run_main(tiny_args(fake_fashion, out, "--resume", steps=4)) == 0
+    assert json.loads((out / "training_options.json").read_text())["steps_done"] == 4
+    assert not (out / "eval.json").exists(), "eval.json described the 2-step weights"
+    card = (out / "README.md").read_text()
+    assert "99.25" not in card and "Not evaluated yet" in card
+
+
 def test_resume_reports_the_step(fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"

@@ -14,6 +14,11 @@ RESUME_KEYS = ("dataset", "resolution", "channels", "conditional", "z_dim", "g_w
                "spectral_norm", "loss", "seed", "batch_size", "limit", "d_steps")
 
 
+# R1 and R2 weight that `--loss rpgan` gets unless --r1/--r2 say otherwise (the ablation's rpgan row measured it);
+# the other losses default to no penalty, so `--loss hinge` alone is the previous shipped recipe
+PENALTY_DEFAULTS = {"rpgan": 0.1}
+
+
 class TrainingError(RuntimeError):
     """A run cannot start or continue (bad options, finished output folder, divergence, a stuck rank)."""
 
@@ -36,9 +41,9 @@ class TrainConfig:
     g_width: int = 32
     d_width: int = 32
     spectral_norm: bool = True
-    loss: str = "hinge"  # ns (non-saturating, the 2014 paper's), hinge, wgan-gp
-    r1: float = 0.0  # R1 penalty weight gamma on real images (0 = off)
-    r2: float = 0.0  # R2 penalty weight gamma on generated images (0 = off; R3GAN: --loss rpgan --r1 G --r2 G)
+    loss: str = "rpgan"  # ns (non-saturating, the 2014 paper's), hinge, wgan-gp, rpgan (R3GAN's relativistic pairing)
+    r1: float | None = None  # R1 penalty weight gamma on real images (0 = off; None: 0.1 with rpgan, else 0)
+    r2: float | None = None  # R2 penalty weight gamma on generated images (0 = off; None: 0.1 with rpgan, else 0)
     gp_weight: float = 10.0  # WGAN-GP weight (loss=wgan-gp only)
     d_steps: int = 1  # D updates per G update
     lr_g: float = 2e-4
@@ -73,6 +78,9 @@ class TrainConfig:
             raise TrainingError(f"--dataset {self.dataset!r} is unknown; choose one of {', '.join(DATASETS)}")
         if self.loss not in LOSSES:
             raise TrainingError(f"--loss {self.loss!r} is unknown; choose one of {', '.join(LOSSES)}")
+        for name in ("r1", "r2"):
+            if getattr(self, name) is None:
+                setattr(self, name, PENALTY_DEFAULTS.get(self.loss, 0.0))
         for name in ("epochs", "batch_size", "d_steps", "sample_every", "ckpt_every", "log_every", "z_dim",
                      "g_width", "d_width", "max_nonfinite", "eval_samples", "ddp_timeout"):
             if getattr(self, name) < 1:

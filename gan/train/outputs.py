@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..data import ImageData
+from ..evalreport import EVAL_FILE
 from ..fileio import atomic_write_json, atomic_write_text
 from ..models import Discriminator, Generator
 from ..pretrained import GAN
@@ -118,6 +119,8 @@ def write_model_folder(run: Run, wall: float) -> None:
                "torch_version": torch.__version__, "python": platform.python_version(),
                "num_train_images": len(run.data)}
     atomic_write_json(out / "training_options.json", options)
+    # an evaluation of earlier weights (a run continued with --resume) must not be shown as this model's
+    (out / EVAL_FILE).unlink(missing_ok=True)
     try:
         from ..modelcard import write_model_card
         write_model_card(out, model=model, options=options)
