@@ -158,6 +158,28 @@ def test_a_fitted_attribute_slider_moves_its_attribute_more_than_the_others(cond
     assert leak(cond_eff) <= 0.45 and leak(naive) > 1.5 * leak(cond_eff), (naive.sd, cond_eff.sd)
 
 
+class WidthClassifier(torch.nn.Module):
+    """Reads a wide box as class 0 and a narrow one as class 1: widening a box changes its class."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = measure_attributes(x)["width"] - 0.5  # the box's width is 0.25..0.75 of the side
+        logits = torch.full((len(x), len(CLASSES)), -10.0)
+        logits[:, 0], logits[:, 1] = w, -w
+        return logits
+
+
+def test_a_slider_that_changes_the_class_too_often_is_dropped_even_for_one_class(cond: GAN) -> None:
+    from gan.latent.fitting import Goals
+    strict = Goals(kept=0.3, kept_all=0.99)  # every class passes alone; no set of them keeps 99% together
+    d = compute_directions(cond, attributes=["width"], **{**QUICK, "classifier": WidthClassifier()}, goals=strict)
+    assert "width" not in d.names, d.class_kept
+    dropped = [n for n in d.meta["skipped"] if "dropped to keep the class" in n]
+    assert dropped and all("width for" in n for n in dropped), d.meta["skipped"]
+    loose = compute_directions(cond, attributes=["width"], **{**QUICK, "classifier": WidthClassifier()},
+                               goals=Goals(kept=0.3, kept_all=0.3))
+    assert "width" in loose.names and loose.class_kept[loose.index["width"]] < 0.99
+
+
 def test_per_class_sliders_act_only_on_their_classes(cond: GAN, dirs: Directions) -> None:
     z = latent_for_seed(3, cond.z_dim)
     for name in dirs.names:

@@ -51,7 +51,8 @@ def test_directions_and_calibration_belong_to_these_weights(shipped: GAN) -> Non
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
     cal = load_calibration(EMBEDDED_DIR)  # None when stale (made for other discriminator weights)
     assert cal is not None and cal.ood is not None
-    assert 0.5 < cal.metrics["auc"] <= 1.0
+    # the game's D ends near a coin flip (AUC ~0.5, as the theory says); its Platt scaling must then say ~1/2
+    assert 0.4 < cal.metrics["auc"] <= 1.0 and cal.metrics["ece"] < 0.05
 
 
 def test_the_critic_belongs_to_these_weights_and_tells_real_from_generated(shipped: GAN) -> None:

@@ -264,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=20000, help="latent samples for the fits (default: 20000)")
     p.add_argument("--k", type=int, default=8, help="principal components (GANSpace and SeFa) to try (default: 8)")
     p.add_argument("--tune", type=int, default=128, help="samples per class to tune and label sliders (default: 128)")
+    p.add_argument("--check", type=int, default=512,
+                   help="samples per class on which a tuned slider is accepted or dropped (default: 512)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--no-classifier", action="store_true",
                    help="skip the metric classifier (no class retention, no class directions)")
@@ -272,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     try:
         path = write_directions(args.folder, n=args.n, k=args.k, seed=args.seed, verbose=True, n_tune=args.tune,
+                                n_check=args.check,
                                 classifier=None if args.no_classifier else "auto")
     except (ModelFormatError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

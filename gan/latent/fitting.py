@@ -69,19 +69,20 @@ class _Fit:
     fit: Measured
     zt: torch.Tensor  # (M, z_dim) tuning latents, shared by every class
     za: torch.Tensor  # (M * C, z_dim) tuning latents for directions that act on every class
-    zv: torch.Tensor  # (M, z_dim) check latents: a direction chosen on zt is accepted or not on these
+    zv: torch.Tensor  # (V, z_dim) check latents: a direction chosen on zt is accepted or not on these
     goals: Goals = field(default_factory=Goals)
     iters: int = 6  # tightening rounds per class
     tune: dict = field(default_factory=dict)  # class (or None) -> Measured of zt
     check: dict = field(default_factory=dict)  # class (or None) -> Measured of zv
 
-    def labels(self, c: int | str | None) -> torch.Tensor | None:
-        """Labels of the tuning batch for class c; "all" cycles through the classes; None: unconditional."""
+    def labels(self, c: int | str | None, n: int | None = None) -> torch.Tensor | None:
+        """Labels of the tuning batch (or n samples) for class c; "all" cycles through the classes; None:
+        unconditional."""
         if c is None or (c == "all" and not self.class_names):
             return None
         if c == "all":
             return torch.arange(len(self.za)) % len(self.class_names)
-        return torch.full((len(self.zt),), c, dtype=torch.long)
+        return torch.full((n or len(self.zt),), c, dtype=torch.long)
 
     def latents(self, c: int | str | None) -> torch.Tensor:
         return self.za if c == "all" else self.zt
@@ -98,10 +99,11 @@ class _Fit:
 
     def checked(self, c: int | None, offset: torch.Tensor) -> ShiftEffect:
         """Effect of the same move on the check latents of class c (never used to choose the direction)."""
+        y = self.labels(c, len(self.zv))
         if c not in self.check:
-            self.check[c] = measure_batch(self.G, self.zv, self.labels(c), self.clf)
-        moved = measure_batch(self.G, self.zv + offset, self.labels(c), self.clf)
-        return compare(self.check[c], moved, self.labels(c), self.ref, self.class_names)
+            self.check[c] = measure_batch(self.G, self.zv, y, self.clf)
+        moved = measure_batch(self.G, self.zv + offset, y, self.clf)
+        return compare(self.check[c], moved, y, self.ref, self.class_names)
 
 
 def boundary_normal(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -264,10 +266,11 @@ def attribute_slider(F_: _Fit, a: str) -> tuple[_Slider | None, list[str]]:
                          + ("" if math.isnan(kept) else f", class kept {kept:.0%}"))
         else:
             fits[c] = fit
-    while len(fits) > 1 and F_.clf is not None:  # the slider as a whole keeps the class often enough
-        worst = min(fits, key=lambda c: fits[c].effect.class_kept)
-        if _mean_effect([f.effect for f in fits.values()]).class_kept >= F_.goals.kept_all:
+    while fits and F_.clf is not None:  # the slider as a whole keeps the class often enough, even for one class
+        kept = _mean_effect([f.effect for f in fits.values()]).class_kept
+        if math.isnan(kept) or kept >= F_.goals.kept_all:
             break
+        worst = min(fits, key=lambda c: fits[c].effect.class_kept)
         notes.append(f"{a} for {F_.class_names[worst]}: dropped to keep the class for "
                      f"{F_.goals.kept_all:.0%} of samples (alone {fits.pop(worst).effect.class_kept:.0%})")
     if not fits:
@@ -367,6 +370,7 @@ def model_reference(model: nn.Module, fit: Measured, y: torch.Tensor | None, cla
 
 
 def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: int = 0, n_tune: int = 128,
+                       n_check: int = 512,
                        classifier: nn.Module | None | str = "auto", attributes: list[str] | None = None,
                        goals: Goals = Goals(), iters: int = 6, verbose: bool = False) -> Directions:
     """Attribute sliders (per-class conditional InterFaceGAN) plus GANSpace and SeFa directions, scaled and labelled.
@@ -387,7 +391,7 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     y = torch.arange(n) % C if C else None
     zt = torch.randn(n_tune, G.cfg.z_dim, generator=gen)
     za = torch.randn(n_tune * max(C, 1), G.cfg.z_dim, generator=gen)
-    zv = torch.randn(n_tune, G.cfg.z_dim, generator=gen)
+    zv = torch.randn(max(n_check, n_tune), G.cfg.z_dim, generator=gen)  # accepting needs less noise than tuning
     fit = measure_batch(G, z, y, clf)
     ref = model_reference(model, fit, y, class_names)
     F_ = _Fit(G, clf, ref, class_names, z, y, fit, zt, za, zv, goals, iters)
@@ -417,7 +421,7 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     notes += why
     sliders += principal
     log(f"principal directions: kept {', '.join(s.name for s in principal) or 'none'}")
-    meta = {"n": n, "n_tune": n_tune, "k": k, "seed": seed, "label_step": LABEL_STEP, "target_sd": TARGET_SD,
+    meta = {"n": n, "n_tune": n_tune, "n_check": len(zv), "k": k, "seed": seed, "label_step": LABEL_STEP, "target_sd": TARGET_SD,
             "goals": {"own_sd": goals.own, "leak_ratio": goals.leak, "class_kept": goals.kept},
             "classifier": clf is not None, "reference": ref.to_dict(), "class_names": class_names,
             "explained_variance": [round(float(r), 5) for r in ratios], "skipped": notes,
