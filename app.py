@@ -407,7 +407,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                     p_steps = gr.Slider(25, MAX_PROJECT_STEPS, value=DEFAULT_PROJECT_STEPS, step=25,
                                         label="Optimisation steps")
                     p_btn = gr.Button("Project", variant="primary", elem_id="proj-btn")
-                    p_md = gr.Markdown()
+                    p_md = gr.Markdown(elem_id="proj-result")
                 with gr.Column():
                     with gr.Row():
                         p_target = gr.Image(label="Target (as D sees it)", interactive=False, elem_classes=["crisp"])

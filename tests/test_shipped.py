@@ -97,3 +97,17 @@ def test_samples_are_recognised_as_the_class_asked_for(shipped: GAN) -> None:
     with torch.no_grad():
         pred = clf(shipped.generate(len(y), seed=123, labels=y)).argmax(dim=1)
     assert (pred == y).float().mean() > 0.85
+
+
+def test_the_score_tabs_generated_examples_come_from_these_weights(shipped: GAN, tmp_path: Path) -> None:
+    """The critic detects *this* generator: examples labelled 'generated' must be its samples, not a past model's."""
+    import numpy as np
+    from PIL import Image
+    from gan.app.examples import EXAMPLES_DIR, write_examples
+    fresh = {p.name: p for p in write_examples(tmp_path, shipped) if p.name.startswith("generated_")}
+    shipped_files = sorted(p.name for p in EXAMPLES_DIR.glob("generated_*.png"))
+    assert shipped_files == sorted(fresh), "rerun: python -m gan.app.examples write-examples checkpoints"
+    for name, p in fresh.items():
+        a = np.asarray(Image.open(EXAMPLES_DIR / name), dtype=np.int16)
+        b = np.asarray(Image.open(p), dtype=np.int16)
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1, f"assets/examples/{name} is not this model's sample"
