@@ -1,9 +1,9 @@
 """Ablation: what each training trick buys, at the same budget per row, and how fast each recipe gets there.
 
 Starts from the seeds' plain recipe (unconditional DCGAN, non-saturating loss, no spectral norm, no EMA,
-no augmentation, constant learning rate) and adds one improvement per row, up to the
-recipe of the previous shipped model (``cond``); the remaining rows each try one further option on top of ``cond``, and
-the one that measured best (``rpgan``, the R3GAN objective) is train.py's default and the shipped recipe now.
+no augmentation, constant learning rate) and adds one improvement per row, up to the recipe of the previous
+shipped model (``cond``); the remaining rows each try one further option on top of ``cond``, and the one that
+measured best (``rpgan``, the R3GAN objective) is train.py's default and the shipped recipe now.
 Every row trains with train.py for the same number of epochs and batch size, evaluates itself every epoch
 (``--eval-samples`` images, for the learning curves) and is then evaluated once more on ``--n`` samples
 (classifier-feature FID, KID, precision, recall, class balance, label accuracy).  Every row runs with two
@@ -75,8 +75,8 @@ def _recipes() -> list[Recipe]:
         Recipe("cosine", "cond + cosine learning-rate decay to 0.1x", "cond", _swap(cond, lr_schedule="cosine")),
         Recipe("halflife", "cond + EMA half-life 10 kimg (StyleGAN2-style)", "cond",
                _swap(cond, ema_halflife_kimg="10"), paired=True),
-        Recipe("rpgan", "cond, hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1): the shipped recipe", "cond",
-               _swap(cond, loss="rpgan", r1="0.1", r2="0.1")),
+        Recipe("rpgan", "cond, hinge -> R3GAN objective (RpGAN + R1 + R2, gamma 0.1): the shipped recipe",
+               "cond", _swap(cond, loss="rpgan", r1="0.1", r2="0.1")),
         Recipe("wide", "cond + wider nets (G 48, D 48)", "cond", _swap(cond, g_width="48", d_width="48")),
     ]
 
@@ -340,7 +340,7 @@ def main() -> int:
 
     for name in RUNS:
         collect(name, out / name)
-    for folder in args.longer:  # cached by the weights' hash: a folder that now holds another model is re-evaluated
+    for folder in args.longer:  # cached by the weights' hash: a folder holding another model is re-evaluated
         digest = hashlib.sha256((Path(folder) / "generator.safetensors").read_bytes()).hexdigest()[:16]
         collect(f"longer:{folder}", Path(folder), out / f"longer_eval_{digest}.json")
     def publish() -> str:  # the report and the plot, after each trained row and once at the end

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan.data import DataError, ImageData, load_dataset  # noqa: E402
-from gan.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
 from gan.losses import LOSSES  # noqa: E402
+from gan.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
 from gan.train import TrainConfig, train  # noqa: E402
 
 
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         for loss in dict.fromkeys(a.losses):
             for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
                 ips = ours(data, device, bs, steps, a.warmup, a.width, loss)
-                results.append({"device": device, "loop": f"ours (gan.train, {loss})", "batch": bs, "img_per_s": ips})
+                results.append({"device": device, "loop": f"ours (gan.train, {loss})", "batch": bs,
+                                "img_per_s": ips})
                 print(f"[{device}] ours, {loss}, batch {bs}: {ips:,.0f} img/s", flush=True)
     print("\n| device | loop | batch | images/s | vs textbook (batch 64) |")
     print("| --- | --- | ---: | ---: | ---: |")

@@ -24,7 +24,6 @@ from .metrics import MIN_SAMPLES, evaluate_model, evaluate_samples
 from .pretrained import ModelFormatError
 
 
-
 def read_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """images (N, 28, 28) uint8 and optional labels (N,) from an .npz file, with a clear error for anything else."""
     path = Path(path)

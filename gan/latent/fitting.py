@@ -381,8 +381,8 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     G = generator_of(model)
     if n < max(2 * k, 64):
         raise ValueError(f"n={n} is too small; use at least {max(2 * k, 64)} samples")
-    if n_tune < 8:
-        raise ValueError(f"n_tune={n_tune} is too small; use at least 8 samples per class")
+    if n_tune < 8 or n_check < 8:
+        raise ValueError(f"n_tune={n_tune}, n_check={n_check}: use at least 8 samples per class for each")
     C = G.cfg.num_classes
     clf = metric_classifier(model) if classifier == "auto" else classifier
     class_names = list(getattr(model, "class_names", [str(i) for i in range(C)]))[:C] if C else []
@@ -421,7 +421,8 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     notes += why
     sliders += principal
     log(f"principal directions: kept {', '.join(s.name for s in principal) or 'none'}")
-    meta = {"n": n, "n_tune": n_tune, "n_check": len(zv), "k": k, "seed": seed, "label_step": LABEL_STEP, "target_sd": TARGET_SD,
+    meta = {"n": n, "n_tune": n_tune, "n_check": len(zv), "k": k, "seed": seed, "label_step": LABEL_STEP,
+            "target_sd": TARGET_SD,
             "goals": {"own_sd": goals.own, "leak_ratio": goals.leak, "class_kept": goals.kept},
             "classifier": clf is not None, "reference": ref.to_dict(), "class_names": class_names,
             "explained_variance": [round(float(r), 5) for r in ratios], "skipped": notes,

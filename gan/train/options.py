@@ -41,7 +41,7 @@ class TrainConfig:
     g_width: int = 32
     d_width: int = 32
     spectral_norm: bool = True
-    loss: str = "rpgan"  # ns (non-saturating, the 2014 paper's), hinge, wgan-gp, rpgan (R3GAN's relativistic pairing)
+    loss: str = "rpgan"  # rpgan (R3GAN's relativistic pairing), ns (the 2014 paper's), hinge, wgan-gp
     r1: float | None = None  # R1 penalty weight gamma on real images (0 = off; None: 0.1 with rpgan, else 0)
     r2: float | None = None  # R2 penalty weight gamma on generated images (0 = off; None: 0.1 with rpgan, else 0)
     gp_weight: float = 10.0  # WGAN-GP weight (loss=wgan-gp only)
