@@ -391,7 +391,7 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     y = torch.arange(n) % C if C else None
     zt = torch.randn(n_tune, G.cfg.z_dim, generator=gen)
     za = torch.randn(n_tune * max(C, 1), G.cfg.z_dim, generator=gen)
-    zv = torch.randn(max(n_check, n_tune), G.cfg.z_dim, generator=gen)  # accepting needs less noise than tuning
+    zv = torch.randn(n_check, G.cfg.z_dim, generator=gen)  # accepting needs less noise than tuning
     fit = measure_batch(G, z, y, clf)
     ref = model_reference(model, fit, y, class_names)
     F_ = _Fit(G, clf, ref, class_names, z, y, fit, zt, za, zv, goals, iters)
@@ -421,7 +421,7 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     notes += why
     sliders += principal
     log(f"principal directions: kept {', '.join(s.name for s in principal) or 'none'}")
-    meta = {"n": n, "n_tune": n_tune, "n_check": len(zv), "k": k, "seed": seed, "label_step": LABEL_STEP,
+    meta = {"n": n, "n_tune": n_tune, "n_check": n_check, "k": k, "seed": seed, "label_step": LABEL_STEP,
             "target_sd": TARGET_SD,
             "goals": {"own_sd": goals.own, "leak_ratio": goals.leak, "class_kept": goals.kept},
             "classifier": clf is not None, "reference": ref.to_dict(), "class_names": class_names,
