@@ -24,6 +24,7 @@ from gan.app import inputs
 from gan.app.context import load_context
 from gan.app.endpoints import inline_png, register_api, user_errors
 from gan.app.examples import example_gallery, example_images
+from gan.app.game_tab import build_game_tab
 from gan.app.generate import (View, direction_groups, direction_info, directions_markdown, export_view, generate_view,
                               make_view, random_seed, render_latent, variations_grid, view_from_npy, view_from_share)
 from gan.app.inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError, class_choices
@@ -418,6 +419,9 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                         p_edit = gr.Button("Edit in Generate")
                         p_to_a = gr.Button("Use as endpoint A")
                         p_to_b = gr.Button("Use as endpoint B")
+        # ---------------- Game ----------------
+        with gr.Tab("Game", id="game"):
+            build_game_tab()
         # ---------------- Model ----------------
         with gr.Tab("Model", id="model"):
             gr.Markdown(model_summary_markdown(CTX))

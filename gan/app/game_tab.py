@@ -1,0 +1,285 @@
+"""The Game tab: a GAN trains live in the page, on 2-D points or on Fashion-MNIST (see docs/game.md).
+
+Bounded by design, since a Space is shared:
+* one trainer per browser session, held in a gr.State whose delete callback drops it when the session ends;
+* training happens only inside a tick of a gr.Timer (no loop on the server): each tick plays rounds for at
+  most TICK_TRAIN_SECONDS, then draws one frame; a closed page sends no more ticks, so training stops;
+* every training event shares one concurrency group ("game", GAN_GAME_CONCURRENCY workers, default 1), apart
+  from the default group that serves /generate, so a tick never holds a /generate worker and, with torch at
+  one thread per request, leaves the other core to the rest of the app;
+* caps on updates and wall time per session (GAN_GAME_MAX_STEPS, GAN_GAME_MAX_SECONDS);
+* the players are new small models: nothing here reads or writes the shipped model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from gan.app.endpoints import inline_png
+from gan.data import DataError
+from gan.game.engine import MAX_K, MAX_LR, OBJECTIVES, Caps, GameError, Settings
+from gan.game.frames import charts, histograms, main_image
+from gan.game.headless import RunOptions, make_session
+from gan.game.presets import PRESETS, preset
+from gan.game.session import Session
+from gan.game.toy import TOY_DATA, ToyError, points_from_sketch
+from gan.images import ImageInputError, from_editor
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0  # the timer's period
+TICK_TRAIN_SECONDS = 0.5  # training time per tick; drawing the frame follows
+GAME_CONCURRENCY = int(os.environ.get("GAN_GAME_CONCURRENCY", "1"))
+CAPS = Caps(max_steps=int(os.environ.get("GAN_GAME_MAX_STEPS", "20000")),
+            max_seconds=float(os.environ.get("GAN_GAME_MAX_SECONDS", "900")))
+MAX_LIVE = int(os.environ.get("GAN_GAME_MAX_LIVE", "32"))  # trainers held in memory across all sessions
+MODES = {"2-D toy": "toy", "Fashion-MNIST": "fashion"}
+DATA_LABELS = {"ring": "ring of 8 Gaussians", "grid": "3x3 grid of Gaussians", "moons": "two moons",
+               "drawn": "my drawing"}
+GAME = dict(concurrency_limit=GAME_CONCURRENCY, concurrency_id="game", api_visibility="private")
+
+_live: dict[int, Session] = {}  # id -> session, to bound the memory of all open pages together
+_live_lock = threading.Lock()
+
+
+def _release(session: Session | None) -> None:
+    """gr.State's delete callback: the page is gone, so its trainer stops for good and is freed."""
+    if isinstance(session, Session):
+        session.stopped = "stopped: the page was closed"
+        with _live_lock:
+            _live.pop(id(session), None)
+
+
+def live_sessions() -> int:
+    """How many trainers the server holds now."""
+    with _live_lock:
+        return len(_live)
+
+
+def _settings(kind: str, loss: str, lr_d: Any, lr_g: Any, k: Any, gamma: Any) -> Settings:
+    base = PRESETS["default"].settings(kind)
+    try:
+        return base.changed(loss=loss, lr_d=float(lr_d), lr_g=float(lr_g), k=int(k), gamma=float(gamma))
+    except (TypeError, ValueError) as e:
+        raise GameError(str(e)) from None
+
+
+def _points(sketch: Any) -> list | None:
+    image = from_editor(sketch)
+    if image is None:
+        raise ToyError("data 'my drawing' needs a drawing: draw a few strokes on the pad first")
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, "white")
+    gray = np.asarray(Image.alpha_composite(white, rgba).convert("L"), dtype=np.float32)
+    return points_from_sketch(gray).tolist()
+
+
+def _new_session(mode: str, data: str, preset_name: str, sketch: Any, settings: Settings) -> Session:
+    kind = MODES[mode]
+    with _live_lock:
+        if len(_live) >= MAX_LIVE:
+            raise GameError(f"the server already runs {MAX_LIVE} games; please try again in a few minutes")
+    opts = RunOptions(data="fashion-mnist" if kind == "fashion" else data, settings=settings,
+                      nets=preset(preset_name).nets, caps=CAPS,
+                      points=_points(sketch) if kind == "toy" and data == "drawn" else None)
+    session = make_session(opts)
+    session.config = (mode, data, preset_name)  # what the trainer was built for
+    with _live_lock:
+        _live[id(session)] = session
+    return session
+
+
+def _readout(session: Session | None, note: str = "") -> str:
+    if session is None:
+        return "_Press Play, Step D or Step G to start a game._" + (f"\n\n{note}" if note else "")
+    r = session.history[-1]
+    cells = [("round", r["round"]), ("D updates", r["d_steps"]), ("G updates", r["g_steps"])]
+    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "mean D(x)"),
+                       ("d_fake", "mean D(G(z))"), ("value", "V(D, G)"), ("g_grad", "G gradient norm")):
+        if key in r:
+            cells.append((label, f"{r[key]:.4f}"))
+    js = session.latest("js")
+    if js is not None:
+        cells.append(("JS (bits)", f"{js:.4f}"))
+    table = ("| " + " | ".join(c[0] for c in cells) + " |\n|" + "---|" * len(cells) + "\n| "
+             + " | ".join(str(c[1]) for c in cells) + " |")
+    status = session.stopped or note
+    return table + (f"\n\n**{status}**" if status else "")
+
+
+def _frame(session: Session | None, note: str = "") -> tuple:
+    """(main image, charts, histograms, read-out) of a session, images inline."""
+    if session is None:
+        return None, None, gr.update(visible=False), _readout(None, note)
+    hist = histograms(session)
+    return (inline_png(main_image(session)), inline_png(charts(session)),
+            gr.update(value=inline_png(hist), visible=True) if hist is not None else gr.update(visible=False),
+            _readout(session, note))
+
+
+def _session_for(state: Session | None, mode: str, data: str, preset_name: str, sketch: Any,
+                 settings: Settings) -> Session:
+    """The page's trainer, made on first use (or when mode/data/preset changed); settings applied."""
+    if state is None or getattr(state, "config", None) != (mode, data, preset_name) or state.stopped == \
+            "stopped: the page was closed":
+        _release(state)
+        state = _new_session(mode, data, preset_name, sketch, settings)
+    state.configure(settings)
+    return state
+
+
+def _guard(fn):
+    """Bad settings or missing data become a note in the read-out; the timer stops; nothing crashes."""
+    def wrapped(state, *args):
+        try:
+            return fn(state, *args)
+        except (GameError, ToyError, DataError, ImageInputError) as e:
+            return (state, gr.Timer(active=False), *_frame(state if isinstance(state, Session) else None,
+                                                          f"⚠️ {e}"))
+        except Exception as e:  # noqa: BLE001 - a failure must not take the page down
+            log.exception("game handler %s failed", fn.__name__)
+            return (state, gr.Timer(active=False), *_frame(None, f"⚠️ internal error ({type(e).__name__})"))
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+@_guard
+def on_play(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+    """Start (or resume) training: the timer ticks from now on."""
+    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    return (s, gr.Timer(active=s.check_caps() is None), *_frame(s))
+
+
+@_guard
+def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+    """One timer tick: play rounds for TICK_TRAIN_SECONDS with the current controls, then draw."""
+    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    tick = s.advance(seconds=TICK_TRAIN_SECONDS)
+    return (s, gr.Timer(active=tick.stopped is None), *_frame(s))
+
+
+@_guard
+def on_step_d(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+    """One D update alone (pauses the game)."""
+    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s.step_d()
+    return (s, gr.Timer(active=False), *_frame(s))
+
+
+@_guard
+def on_step_g(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+    """One G update alone (pauses the game)."""
+    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s.step_g()
+    return (s, gr.Timer(active=False), *_frame(s))
+
+
+@_guard
+def on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+    """A fresh game with the current controls (paused)."""
+    _release(state)
+    s = _new_session(mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    return (s, gr.Timer(active=False), *_frame(s))
+
+
+def on_pause():
+    """Stop the timer; the game keeps its state."""
+    return gr.Timer(active=False)
+
+
+def on_preset(preset_name: str, mode: str):
+    """Fill the controls from a preset and show its lesson."""
+    p = preset(preset_name)
+    s = p.settings(MODES[mode])
+    return s.loss, s.lr_d, s.lr_g, s.k, s.gamma, f"**{p.title}.** {p.lesson}"
+
+
+def on_data(data: str):
+    """Show the drawing pad only for 'my drawing'."""
+    return gr.update(visible=data == "drawn", open=data == "drawn")
+
+
+def on_mode(mode: str):
+    """The data choice only applies to the toy."""
+    return gr.update(visible=MODES[mode] == "toy")
+
+
+INTRO = """D learns to tell real from generated; G learns to fool D. At the optimum, D(x) = 1/2 everywhere.
+Watch it happen: in the **2-D toy** the background is D's verdict over the plane (green: "real", purple:
+"generated"), the dots are real and generated points, and the arrows show where G's loss pushes its points.
+In **Fashion-MNIST** a small GAN learns garments from scratch on this server's CPU. **Step D** and **Step G**
+play a single update of one player; the controls apply from the next update, even while playing.
+Each page runs its own game, up to {steps:,} updates or {minutes:.0f} minutes."""
+
+
+def build_game_tab() -> None:
+    """Lay out the Game tab inside the current gr.Tab and wire its events."""
+    state = gr.State(None, delete_callback=_release)
+    timer = gr.Timer(TICK_SECONDS, active=False)
+    gr.Markdown(INTRO.format(steps=CAPS.max_steps, minutes=CAPS.max_seconds / 60), elem_id="game-intro")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            mode = gr.Radio(list(MODES), value="2-D toy", label="Mode", elem_id="game-mode")
+            data = gr.Dropdown([(v, k) for k, v in DATA_LABELS.items()], value="ring", label="Data (2-D toy)",
+                               elem_id="game-data")
+            with gr.Accordion("Draw your own data (choose 'my drawing')", open=False, visible=False) as pad_box:
+                pad = gr.Sketchpad(label="Draw strokes: each dark pixel becomes a data point", canvas_size=(240, 240),
+                                   type="numpy", brush=gr.Brush(colors=["#000000"], color_mode="fixed",
+                                                                default_size=6))
+            pre = gr.Dropdown([(p.title, n) for n, p in PRESETS.items()], value="default", label="Lesson (preset)",
+                              elem_id="game-preset")
+            lesson = gr.Markdown(f"**{PRESETS['default'].title}.** {PRESETS['default'].lesson}",
+                                 elem_id="game-lesson")
+            d0 = PRESETS["default"].toy
+            loss = gr.Dropdown([(v, k) for k, v in OBJECTIVES.items()], value=d0.loss, label="Loss",
+                               elem_id="game-loss")
+            with gr.Row():
+                lr_d = gr.Number(d0.lr_d, label="lr D", minimum=1e-6, maximum=MAX_LR, step=1e-4, elem_id="game-lr-d")
+                lr_g = gr.Number(d0.lr_g, label="lr G", minimum=1e-6, maximum=MAX_LR, step=1e-4, elem_id="game-lr-g")
+            with gr.Row():
+                k = gr.Slider(1, MAX_K, value=d0.k, step=1, label="k: D steps per G step", elem_id="game-k")
+                gamma = gr.Number(d0.gamma, label="R1 / R2 weight", minimum=0, maximum=100, step=0.05,
+                                  elem_id="game-gamma")
+            with gr.Row():
+                play = gr.Button("Play", variant="primary", elem_id="game-play")
+                pause = gr.Button("Pause", elem_id="game-pause")
+            with gr.Row():
+                step_d = gr.Button("Step D", elem_id="game-step-d")
+                step_g = gr.Button("Step G", elem_id="game-step-g")
+                reset = gr.Button("Reset", elem_id="game-reset")
+        with gr.Column(scale=2):
+            readout = gr.Markdown(_readout(None), elem_id="game-readout")
+            with gr.Row():
+                main = gr.Image(label="The game now", interactive=False, elem_id="game-main", height=380,
+                                buttons=["download"])
+                chart = gr.Image(label="Charts", interactive=False, elem_id="game-charts", height=380,
+                                 buttons=["download"])
+            hist = gr.Image(label="D's read-out over time", interactive=False, visible=False, elem_id="game-hist",
+                            buttons=["download"])
+    _wire(state, timer, mode, data, pad, pad_box, pre, lesson, [loss, lr_d, lr_g, k, gamma],
+          dict(play=play, pause=pause, step_d=step_d, step_g=step_g, reset=reset), [main, chart, hist, readout])
+
+
+def _wire(state, timer, mode, data, pad, pad_box, pre, lesson, controls: list, buttons: dict, views: list) -> None:
+    """Events of the tab: the heavy ones share the 'game' concurrency group and draw inline PNGs."""
+    inputs = [state, mode, data, pre, pad, *controls]
+    outputs = [state, timer, *views]
+    heavy = dict(postprocess=False, show_progress="hidden", **GAME)
+    buttons["play"].click(on_play, inputs, outputs, **heavy)
+    timer.tick(on_tick, inputs, outputs, trigger_mode="once", **heavy)
+    buttons["step_d"].click(on_step_d, inputs, outputs, **heavy)
+    buttons["step_g"].click(on_step_g, inputs, outputs, **heavy)
+    buttons["reset"].click(on_reset, inputs, outputs, **heavy)
+    buttons["pause"].click(on_pause, None, timer, api_visibility="private", show_progress="hidden")
+    fresh = dict(fn=on_reset, inputs=inputs, outputs=outputs, **heavy)
+    pre.input(on_preset, [pre, mode], [*controls, lesson], api_visibility="private").then(**fresh)
+    mode.input(on_mode, mode, data, api_visibility="private").then(
+        on_preset, [pre, mode], [*controls, lesson], api_visibility="private").then(**fresh)
+    data.input(on_data, data, pad_box, api_visibility="private").then(**fresh)
