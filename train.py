@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
-        help_ = f"{HELP.get(f.name, '')} (default: {default!r})"
+        help_ = f"{f.metadata.get('help') or HELP.get(f.name, '')} (default: {default!r})"
         tp = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307 (our own annotations)
         if tp is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)

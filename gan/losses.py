@@ -84,6 +84,16 @@ def r1_penalty(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
+def r1_r2_penalties(logits: torch.Tensor, images: torch.Tensor, n_real: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R1, R2) from one pass of D over ``images`` = cat(real (n_real, ...), generated); ``images`` must require grad.
+
+    D scores each image on its own (no batch-dependent layers), so one input gradient holds both penalties.
+    """
+    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
+    sq = grad.pow(2).flatten(1).sum(1)  # (2B,) squared gradient norm per image
+    return sq[:n_real].mean(), sq[n_real:].mean()
+
+
 def gradient_penalty(D: Callable[..., torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                      y: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on real/fake interpolates."""

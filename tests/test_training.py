@@ -373,3 +373,94 @@ def test_extras_run_after_a_full_fashion_mnist_run_unless_turned_off(
     i = args.index("--limit")
     assert run_main(args[:i] + args[i + 2:]) == 0  # all 320 images: a full run, not a smoke run
     assert calls == ([tmp_path / "run"] if extras else [])
+
+
+def _fixed_penalties(monkeypatch: pytest.MonkeyPatch, calls: list[int]) -> None:
+    """R1 = 1 and R2 = 2 as constants (no gradient), recording the D-step count of each call."""
+    real = gan.train.step.train_step
+    state = {"step": 0}
+
+    def counting_step(run):  # noqa: ANN001, ANN202
+        state["step"] = run.step
+        return real(run)
+
+    def fixed(logits: torch.Tensor, images: torch.Tensor, n_real: int) -> tuple[torch.Tensor, torch.Tensor]:
+        assert images.requires_grad and images.size(0) == 2 * n_real == logits.size(0)
+        calls.append(state["step"])
+        return torch.tensor(1.0), torch.tensor(2.0)
+    monkeypatch.setattr(gan.train.step, "r1_r2_penalties", fixed)
+    monkeypatch.setattr(gan.train.loop, "train_step", counting_step)
+
+
+def test_lazy_penalty_runs_every_k_steps_weighted_by_k(fake_fashion: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """--reg-every 3: R1/R2 on steps 0, 3, 6 only, each weighted by 3 (StyleGAN2's lazy regularisation)."""
+    import gan.train.loop
+    calls: list[int] = []
+    with monkeypatch.context() as m:
+        _fixed_penalties(m, calls)
+        lazy = tmp_path / "lazy"
+        assert run_main(tiny_args(fake_fashion, lazy, "--r1", "0.1", "--r2", "0.3", "--reg-every", "3", steps=7)) == 0
+    assert calls == [0, 3, 6]
+    plain = tmp_path / "plain"  # the same game without penalties: the constants add to D's loss, not its gradient
+    assert run_main(tiny_args(fake_fashion, plain, "--r1", "0", "--r2", "0", steps=7)) == 0
+    rows = zip(read_jsonl(lazy / "metrics.jsonl"), read_jsonl(plain / "metrics.jsonl"))
+    added = [a["d_loss"] - b["d_loss"] for a, b in rows]
+    weight = 3 * 0.5 * (0.1 * 1.0 + 0.3 * 2.0)  # k * gamma/2 * (R1 + R2 with their weights)
+    assert added == pytest.approx([weight, 0, 0, weight, 0, 0, weight], abs=1e-5)
+
+
+def test_every_step_penalty_and_no_penalty_without_weights(fake_fashion: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import gan.train.loop
+    for options, expected in ((["--reg-every", "1"], [0, 1, 2]), (["--r1", "0", "--r2", "0"], []),
+                              (["--r1", "0", "--r2", "0.1", "--reg-every", "2"], [0, 2])):
+        calls: list[int] = []
+        with monkeypatch.context() as m:
+            _fixed_penalties(m, calls)
+            assert run_main(tiny_args(fake_fashion, tmp_path / "_".join(options), *options, steps=3)) == 0
+        assert calls == expected, options
+
+
+def test_resume_keeps_the_lazy_penalty_schedule(fake_fashion: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after step 4 (not a multiple of 3): the resumed run regularises on step 6, as the uninterrupted one."""
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    args = ("--reg-every", "3", "--ckpt-every", "2")
+    assert run_main(tiny_args(fake_fashion, ref, *args, steps=8)) == 0
+    with monkeypatch.context() as m:
+        _interrupt_after_checkpoint(m, at_step=4)
+        assert run_main(tiny_args(fake_fashion, out, *args, steps=8)) == 130
+    assert run_main(tiny_args(fake_fashion, out, *args, "--resume", steps=8)) == 0
+    for f in ("generator.safetensors", "discriminator.safetensors"):
+        assert_same_tensors(ref / f, out / f)
+    d_losses = [[r["d_loss"] for r in read_jsonl(f / "metrics.jsonl")] for f in (ref, out)]
+    assert d_losses[0] == d_losses[1] and len(d_losses[0]) == 8
+
+
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_reg_every_must_be_positive(value: str, fake_fashion: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture) -> None:
+    assert run_main(tiny_args(fake_fashion, tmp_path / "run", "--reg-every", value)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --reg-every must be >= 1, got {value}"
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_pass_penalties_match_separate_ones_and_d_scores_each_image_alone() -> None:
+    """D has no batch-dependent layer, so real and generated images can share one pass (and one input gradient)."""
+    from gan.losses import r1_penalty, r1_r2_penalties
+    from gan.models import Discriminator, DiscriminatorConfig
+    from gan.train.schedules import penalty_weight
+    torch.manual_seed(0)
+    D = Discriminator(DiscriminatorConfig(width=8, num_classes=10)).eval()
+    real, fake, y = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28), torch.arange(4)
+    x = torch.cat([real, fake]).requires_grad_(True)
+    logits = D(x, torch.cat([y, y]))
+    torch.testing.assert_close(logits, torch.cat([D(real, y), D(fake, y)]))
+    r1, r2 = r1_r2_penalties(logits, x, 4)
+    for images, want in ((real, r1), (fake, r2)):
+        images = images.clone().requires_grad_(True)
+        torch.testing.assert_close(want, r1_penalty(D(images, y), images))
+    assert [penalty_weight(s, 4) for s in range(9)] == [4, 0, 0, 0, 4, 0, 0, 0, 4]
+    assert [penalty_weight(s, 1) for s in range(3)] == [1, 1, 1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ..augment import parse_policy
 from ..data import DATASETS
@@ -44,6 +44,9 @@ class TrainConfig:
     loss: str = "rpgan"  # rpgan (R3GAN's relativistic pairing), ns (the 2014 paper's), hinge, wgan-gp
     r1: float | None = None  # R1 penalty weight gamma on real images (0 = off; None: 0.1 with rpgan, else 0)
     r2: float | None = None  # R2 penalty weight gamma on generated images (0 = off; None: 0.1 with rpgan, else 0)
+    reg_every: int = field(default=8, metadata={"help": (
+        "lazy regularisation (StyleGAN2): R1 and R2 run every N steps, weighted by N (1 = every step); "
+        "a function of the step, so --resume keeps the schedule")})
     gp_weight: float = 10.0  # WGAN-GP weight (loss=wgan-gp only)
     d_steps: int = 1  # D updates per G update
     lr_g: float = 2e-4
@@ -82,7 +85,7 @@ class TrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, PENALTY_DEFAULTS.get(self.loss, 0.0))
         for name in ("epochs", "batch_size", "d_steps", "sample_every", "ckpt_every", "log_every", "z_dim",
-                     "g_width", "d_width", "max_nonfinite", "eval_samples", "ddp_timeout"):
+                     "g_width", "d_width", "max_nonfinite", "reg_every", "eval_samples", "ddp_timeout"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("steps", "limit"):

@@ -35,3 +35,8 @@ def ema_beta(step: int, *, beta: float, halflife_kimg: float = 0.0, images_per_s
     if halflife_kimg > 0:
         beta = 0.5 ** (images_per_step / (halflife_kimg * 1000.0))
     return min(beta, (1 + step) / (10 + step))
+
+
+def penalty_weight(step: int, every: int) -> int:
+    """Lazy regularisation (StyleGAN2): R1/R2 run on steps 0, every, 2*every, ... weighted by `every`, else 0."""
+    return every if step % every == 0 else 0

@@ -6,11 +6,11 @@ import torch
 import torch.nn as nn
 
 from ..data import to_float
-from ..losses import PAIRED_LOSSES, gradient_penalty, r1_penalty
+from ..losses import PAIRED_LOSSES, gradient_penalty, r1_r2_penalties
 from .distributed import all_finite, all_reduce_grads
 from .options import TrainingError
 from .run import CKPT_DIR, Run
-from .schedules import ema_beta
+from .schedules import ema_beta, penalty_weight
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -46,25 +46,23 @@ def train_step(run: Run) -> torch.Tensor | None:
     real, y = next_batch(run)
     z = torch.randn(run.batch, cfg.z_dim, device=dev)
 
-    # (1) update D: maximise log D(x) + log(1 - D(G(z)))
+    # (1) update D: maximise log D(x) + log(1 - D(G(z))); real and generated images in one pass through D
+    #     (D has no batch-dependent layer, and spectral norm's power iteration then runs once for both)
+    reg = penalty_weight(run.step, cfg.reg_every) if cfg.r1 > 0 or cfg.r2 > 0 else 0
     run.D.requires_grad_(True)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=run.amp):
         fake = run.G_run(z, y)
-        real_in = run.aug(real)
-        if cfg.r1 > 0:
-            real_in = real_in.detach().requires_grad_(True)
-        logits_real = run.D_run(real_in, y).float()
-        fake_in = run.aug(fake.detach())
-        if cfg.r2 > 0:
-            fake_in = fake_in.detach().requires_grad_(True)
-        logits_fake = run.D_run(fake_in, y).float()
+        x = run.aug(torch.cat([real, fake.detach()]))  # (2B, C, R, R): real, then generated
+        if reg:
+            x = x.detach().requires_grad_(True)
+        logits = run.D_run(x, None if y is None else torch.cat([y, y])).float()  # (2B,)
+        logits_real, logits_fake = logits.chunk(2)
         loss_D = run.d_loss(logits_real, logits_fake)
         if cfg.loss == "wgan-gp":
             loss_D = loss_D + cfg.gp_weight * gradient_penalty(run.D_run, real, fake.detach(), y)
-        if cfg.r1 > 0:
-            loss_D = loss_D + 0.5 * cfg.r1 * r1_penalty(logits_real, real_in)
-        if cfg.r2 > 0:  # R2: the same penalty on generated images (R3GAN)
-            loss_D = loss_D + 0.5 * cfg.r2 * r1_penalty(logits_fake, fake_in)
+        if reg:  # lazy R1 (real) and R2 (generated, as in R3GAN): every reg_every steps, weighted by reg_every
+            r1, r2 = r1_r2_penalties(logits, x, real.size(0))
+            loss_D = loss_D + reg * 0.5 * (cfg.r1 * r1 + cfg.r2 * r2)
     run.opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     all_reduce_grads(list(run.D.parameters()), run.d, run.step)  # collective (step): every rank
