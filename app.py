@@ -140,7 +140,7 @@ def on_load_npy(path: str | None):
 
 
 def on_page_load(request: gr.Request):
-    """Restore the view from the URL query (?seed=42&label=3&truncation=0.8&PC1=1.5), if there is one."""
+    """Restore the view from the URL query (?seed=42&label=8&truncation=0.8&area=1.5), if there is one."""
     query = str(request.query_params) if request is not None else ""
     keys = {k for k in request.query_params.keys()} if request is not None else set()
     if not query or "seed" not in keys:
@@ -309,7 +309,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                             npy_file = gr.File(label="latent .npy", interactive=False)
                         share_box = gr.Textbox(label="Share string", buttons=["copy"], interactive=False)
                         share_link = gr.Markdown()
-                        restore_box = gr.Textbox(label="Restore a view", placeholder="seed=42&label=3&PC1=1.5 or JSON",
+                        restore_box = gr.Textbox(label="Restore a view", placeholder="seed=42&label=8&area=1.5 or JSON",
                                                  elem_id="restore-box")
                         restore_btn = gr.Button("Restore", elem_id="restore-btn")
                         restore_note = gr.Markdown()

@@ -153,6 +153,16 @@ def app_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def shipped_app_server(tmp_path_factory: pytest.TempPathFactory):
+    """`python app.py` serving the shipped model in checkpoints/ (what a reader of the README runs)."""
+    from app_server import ROOT, start_app
+    tmp = tmp_path_factory.mktemp("shipped-app")
+    srv = start_app(ROOT / "checkpoints", log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
 def critic_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random conditional GAN folder with a critic refined in a few seconds (for the critic's app tests).
 

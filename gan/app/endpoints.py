@@ -102,7 +102,8 @@ class Api:
             seed: whole number 0..2147483647; the seed alone fixes the latent (same seed, same image).
             class_name: a class name (e.g. "Bag"), its index, or "random" (the class the seed picks).
             truncation: 0..2; the latent is scaled by it (< 1: more typical, less varied).
-            sliders: {direction name: value in -5..5}, e.g. {"PC1": 1.5}; names as in the Generate tab.
+            sliders: {direction name: value in -5..5}, e.g. {"area": 1.5}; names as in the Generate tab
+                (or /directions).
         Returns:
             the PNG file.
         """
