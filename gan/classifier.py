@@ -25,6 +25,7 @@ import platform
 import sys
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ ASSET_DIR = Path(__file__).resolve().parent / "assets" / "classifier"
 DEFAULT_PATH = ASSET_DIR / "classifier.safetensors"
 _CACHE: dict[str, "FashionClassifier"] = {}
 _LOCK = threading.Lock()  # app workers may ask for the classifier at the same time
+_WARNED = False  # the missing-classifier warning is shown once per process
 
 
 @dataclass
@@ -141,6 +143,22 @@ def _read_classifier(path: Path) -> FashionClassifier:
         raise ValueError(f"{path} does not hold weights for the architecture in {meta_file.name}: "
                          f"{str(e).splitlines()[0][:300]}") from None
     return model.eval().requires_grad_(False)
+
+
+def metric_classifier(model: nn.Module | None = None) -> FashionClassifier | None:
+    """The metric classifier when it is built and fits the model's images (28x28 grey Fashion-MNIST), else None."""
+    G = getattr(model, "generator", model) if model is not None else None
+    cfg = getattr(G, "cfg", None)
+    if cfg is not None and (getattr(cfg, "channels", 1) != 1 or getattr(cfg, "resolution", 28) != 28):
+        return None
+    if model is not None and getattr(model, "dataset", "fashion-mnist") != "fashion-mnist":
+        return None
+    clf, why = optional_classifier()
+    global _WARNED
+    if clf is None and not _WARNED:
+        _WARNED = True
+        warnings.warn(f"{why}; class labels, class retention and the feature loss are skipped")
+    return clf
 
 
 @torch.no_grad()

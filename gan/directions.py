@@ -1,9 +1,9 @@
-"""Kept for ``python -m gan.directions DIR`` (documented before the move): the code is in gan.latent.directions."""
+"""Kept for ``python -m gan.directions DIR`` (documented before the move): the code is in gan.latent."""
 
 import sys
 
+from .latent.build import main, write_directions  # noqa: F401
 from .latent.directions import *  # noqa: F401,F403
-from .latent.directions import main
 
 if __name__ == "__main__":
     sys.exit(main())

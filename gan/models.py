@@ -134,6 +134,17 @@ class Generator(nn.Module):
             return torch.cat([z, self.embed(y)], dim=1)
         return z
 
+    def class_input(self, y0: torch.Tensor, y1: torch.Tensor | None = None, t: float | torch.Tensor = 0.0
+                    ) -> torch.Tensor:
+        """G's class input (B, z_dim): embed(y0), or the blend (1 - t) embed(y0) + t embed(y1) of two classes."""
+        if not self.conditional:
+            raise ValueError("this generator is unconditional: it has no class input")
+        e0 = self.embed(y0)
+        if y1 is None:
+            return e0
+        t = torch.as_tensor(t, dtype=e0.dtype, device=e0.device)
+        return e0 + (self.embed(y1) - e0) * (t.reshape(-1, 1) if t.dim() else t)
+
     def early_features(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Activations of the first layer (B, C0*S0*S0): the GANSpace PCA target."""
         return self.fc(self.embed_input(z, y)).flatten(1)

@@ -7,7 +7,9 @@ One module per concern:
 * ``effects``    what a move in z does: attribute changes in sd of real images, class retention
 * ``principal``  GANSpace and SeFa directions
 * ``fitting``    InterFaceGAN conditional, per-class attribute sliders; labels, scales, merging
-* ``directions`` the Directions container, apply_directions, files, ``python -m gan.latent.directions DIR``
+* ``space``      where a slider moves: z, or z and G's class input
+* ``directions`` the Directions container, apply_directions / apply_edit, files
+* ``build``      write_directions(folder) and ``python -m gan.latent.directions DIR``
 * ``projection`` GAN inversion (find the z and class of an image)
 * ``share``      share strings and latent .npy files
 * ``media``      PNG, GIF and MP4
@@ -19,9 +21,10 @@ from typing import Any
 # name -> submodule; imported on first use, so that ``python -m gan.latent.directions`` runs its module fresh
 _HOME = {
     "ATTRIBUTES": "attributes", "measure_attributes": "attributes",
-    "Directions": "directions", "KIND_TITLES": "directions", "apply_directions": "directions", "load_directions": "directions",
-    "metric_classifier": "directions", "save_directions": "directions", "slider_info": "directions",
-    "slug": "directions", "write_directions": "directions",
+    "Directions": "directions", "KIND_TITLES": "directions", "apply_directions": "directions",
+    "apply_edit": "directions", "load_directions": "directions", "metric_classifier": "directions",
+    "save_directions": "directions", "slider_info": "directions", "slug": "directions",
+    "write_directions": "build", "InputSpace": "space",
     "Goals": "fitting", "compute_directions": "fitting",
     "make_gif": "media", "make_mp4": "media", "to_pil": "media", "to_png_bytes": "media",
     "ProjectionResult": "projection", "image_to_target": "projection", "project": "projection",

@@ -20,6 +20,7 @@ labels say which end they belong to.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ import torch
 import torch.nn.functional as F
 
 THRESHOLD = 0.1  # intensity in [0, 1] above which a pixel belongs to the garment
+# The smallest unit a size can be measured in: one pixel of a 28-pixel side. A class whose real images
+# all span the full frame (tops are as tall as the image) has a within-class sd below a pixel; the
+# unit of that attribute for that class is then one pixel, not a fraction of one.
+RESOLUTION_FLOOR = {"width": 1 / 28, "height": 1 / 28}
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,20 @@ class Reference:
     class_sd: dict[str, list[float]]  # per class (nan where not defined)
     class_mean: dict[str, list[float]]
     source: str
+
+    def unit(self, name: str, c: int | None = None) -> float:
+        """1 sd of attribute name for class c (its real images' sd, at least RESOLUTION_FLOOR); pooled for None."""
+        per = self.class_sd.get(name)
+        v = per[c] if c is not None and per is not None and c < len(per) else math.nan
+        v = self.sd[name] if math.isnan(v) else v
+        return max(v, RESOLUTION_FLOOR.get(name, 0.0), 1e-6)
+
+    def units(self, name: str, y: torch.Tensor | None, n: int) -> torch.Tensor:
+        """(n,) per-sample units of attribute name for labels y (the pooled sd for every sample when y is None)."""
+        if y is None or name not in self.class_sd:
+            return torch.full((n,), self.unit(name))
+        table = torch.tensor([self.unit(name, c) for c in range(len(self.class_sd[name]))])
+        return table[y.long().clamp(0, len(table) - 1)]
 
     def to_dict(self) -> dict:
         """JSON-able form (stored in directions.json)."""

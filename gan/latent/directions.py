@@ -5,46 +5,48 @@ does not depend on the class), a scale (z units per slider unit) and its measure
 
     d = load_directions("checkpoints")
     z2 = apply_directions(z, d, {"width": 2.0, "heel": -1.0}, label=7)   # label picks per-class vectors
+    z2, emb_offset = apply_edit(z, d, {"width": 2.0}, label=2)            # also the class-input step
     d.effects_sd[d.index["width"]]    # {"width": 1.24, "area": 0.31, ...}: mean change at +3, in sd of real images
 
 How they are found is in gan.latent.fitting; ``python -m gan.latent.directions DIR`` (or the older
-``python -m gan.directions DIR``) computes them for a model folder and writes
+``python -m gan.directions DIR``; the code is in gan.latent.build) computes them for a model folder and writes
 
     directions.safetensors   "directions" (K, z_dim) unit rows, "scales" (K,), and for per-class sliders
-                             "class_directions" (K, C, z_dim) and "class_scales" (K, C) (0: not for that class)
-    directions.json          format_version 2: names, kinds, labels, descriptions, measured effects, meta
+                             "class_directions" (K, C, z_dim) and "class_scales" (K, C) (0: not for that class),
+                             and, where a slider also moves G's class input, "class_embedding" (K, C, z_dim)
+    directions.json          format_version 3: names, kinds, labels, descriptions, measured effects (overall
+                             and per class), meta
 
-Version-1 files (unit directions, scale 1, no per-class vectors) still load. Nothing is pickled.
+A slider's step for class c is class_scales[c] * class_directions[c] in z and class_scales[c] *
+class_embedding[c] added to the class embedding (see gan.latent.space): still one forward pass.
+Version-1 and 2 files (z only) still load. Nothing is pickled.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
 import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..classifier import metric_classifier  # noqa: F401 (its older home)
 from ..fileio import atomic_path, atomic_write_json, sha256_file
-from .sampling import SLIDER_RANGE, generator_of
+from .sampling import SLIDER_RANGE
 
-FORMAT_VERSION = 2
-READS = (1, 2)
+FORMAT_VERSION = 3
+READS = (1, 2, 3)
 TENSOR_FILE = "directions.safetensors"
 JSON_FILE = "directions.json"
 LABEL_STEP = 3.0  # slider value at which effects are measured and reported
 KIND_TITLES = {"attribute": "Attributes (InterFaceGAN, conditional)", "pca": "Principal directions (GANSpace)",
                "sefa": "Principal directions (SeFa)", "class": "Towards a class (InterFaceGAN, with the classifier)"}
-_WARNED = False  # the missing-classifier warning is shown once per process
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Directions:
     class_scales: torch.Tensor | None = None  # (K, C); 0 where the slider does nothing for that class
     effects_sd: list[dict[str, float]] = field(default_factory=list)  # attribute -> change at +3 in sd
     class_kept: list[float] = field(default_factory=list)  # share of samples whose class survives +3
+    class_embedding: torch.Tensor | None = None  # (K, C, z_dim) class-input step per unit of class_scales
+    class_info: list[dict] = field(default_factory=list)  # per slider: class name -> its measured effect
 
     def __post_init__(self) -> None:
         k = self.vectors.shape[0] if self.vectors.dim() == 2 else -1
@@ -86,6 +90,10 @@ class Directions:
                                                or self.class_scales.shape != self.class_vectors.shape[:2]):
             raise ValueError(f"class_vectors {tuple(self.class_vectors.shape)} / class_scales "
                              f"{tuple(self.class_scales.shape)} do not match vectors {tuple(self.vectors.shape)}")
+        if self.class_embedding is not None and (self.class_vectors is None
+                                                 or self.class_embedding.shape != self.class_vectors.shape):
+            raise ValueError(f"class_embedding {tuple(self.class_embedding.shape)} does not match class_vectors")
+        self.class_info = self.class_info or [{} for _ in self.names]
         self.index = {n: i for i, n in enumerate(self.names)}
 
     def __len__(self) -> int:
@@ -124,6 +132,37 @@ class Directions:
         return self.class_scales[i, y].unsqueeze(1) * self.class_vectors[i, y]
 
 
+    def embedding_steps(self, name: str, labels: torch.Tensor | int | None, n: int = 1) -> torch.Tensor | None:
+        """(n, z_dim) class-input offset of one slider unit for each sample's label; None when it moves z only."""
+        i = self.index[name]
+        if self.class_embedding is None or labels is None or not self.per_class(name) \
+                or not bool(self.class_embedding[i].abs().sum() > 0):
+            return None
+        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1).expand(n) if not isinstance(labels, int) \
+            else torch.full((n,), labels, dtype=torch.long)
+        return self.class_scales[i, y].unsqueeze(1) * self.class_embedding[i, y]
+
+    def acts_on(self, name: str, label: int | None) -> bool:
+        """Whether slider name does anything for class label (every slider does for an unconditional model)."""
+        cls = self.classes(name)
+        return cls is None or label is None or int(label) in cls
+
+
+def apply_edit(z: torch.Tensor, directions: Directions, values: dict[str, float],
+               label: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z', class-input offset or None): apply_directions's z and the sliders' steps of G's class embedding."""
+    z2 = apply_directions(z, directions, values, label)
+    n = 1 if z.dim() == 1 else z.shape[0]
+    emb = None
+    for name, v in values.items():
+        step = directions.embedding_steps(name, label, n)
+        if step is not None:
+            emb = (0 if emb is None else emb) + float(v) * step
+    if emb is not None and z.dim() == 1:
+        emb = emb[0]
+    return z2, emb
+
+
 def apply_directions(z: torch.Tensor, directions: Directions, values: dict[str, float],
                      label: torch.Tensor | int | None = None) -> torch.Tensor:
     """z' = z + sum_name values[name] * step[name](label), for z (z_dim,) or (B, z_dim) and its label(s)."""
@@ -145,22 +184,6 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "class"
 
 
-def metric_classifier(model: nn.Module | None = None) -> nn.Module | None:
-    """The metric classifier (gan.classifier) when it is built and fits the model's images, else None."""
-    G = generator_of(model) if model is not None else None
-    if G is not None and (G.cfg.channels != 1 or G.cfg.resolution != 28):
-        return None
-    if model is not None and getattr(model, "dataset", "fashion-mnist") != "fashion-mnist":
-        return None
-    from ..classifier import optional_classifier
-    clf, why = optional_classifier()
-    global _WARNED
-    if clf is None and not _WARNED:
-        _WARNED = True
-        warnings.warn(f"{why}; class labels, class retention and the feature loss are skipped")
-    return clf
-
-
 def slider_info(d: Directions, name: str, class_names: list[str]) -> dict:
     """JSON-able description of one slider: what the /directions endpoint returns for it."""
     i = d.index[name]
@@ -170,12 +193,12 @@ def slider_info(d: Directions, name: str, class_names: list[str]) -> dict:
             "range": list(SLIDER_RANGE), "measured_at": LABEL_STEP,
             "classes": None if cls is None else [class_names[c] if c < len(class_names) else str(c) for c in cls],
             "effects_sd": {a: r(v) for a, v in d.effects_sd[i].items()}, "class_kept": r(d.class_kept[i]),
-            "strength_sd": r(d.strength[i])}
+            "strength_sd": r(d.strength[i]), "per_class": d.class_info[i]}
 
 
 # ---- files --------------------------------------------------------------------------------------
 def save_directions(d: Directions, folder: str | Path) -> Path:
-    """Write directions.safetensors and directions.json (format 2) into folder; returns the JSON path."""
+    """Write directions.safetensors and directions.json (format 3) into folder; returns the JSON path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = dict(d.meta)
@@ -188,12 +211,14 @@ def save_directions(d: Directions, folder: str | Path) -> Path:
                       "strength_sd": None if math.isnan(d.strength[i]) else d.strength[i],
                       "scale": round(float(d.scales[i]), 6), "per_class": d.per_class(name),
                       "class_kept": None if math.isnan(d.class_kept[i]) else d.class_kept[i],
-                      "effects": d.effects[i], "effects_sd": d.effects_sd[i]})
+                      "effects": d.effects[i], "effects_sd": d.effects_sd[i], "per_class_effects": d.class_info[i]})
     doc = {"format_version": FORMAT_VERSION, "z_dim": d.z_dim, "directions": items, "meta": meta}
     tensors = {"directions": d.vectors.float().contiguous().cpu(), "scales": d.scales.float().contiguous().cpu()}
     if d.class_vectors is not None:
         tensors["class_directions"] = d.class_vectors.float().contiguous().cpu()
         tensors["class_scales"] = d.class_scales.float().contiguous().cpu()
+    if d.class_embedding is not None:
+        tensors["class_embedding"] = d.class_embedding.float().contiguous().cpu()
     with atomic_path(folder / TENSOR_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
     return atomic_write_json(folder / JSON_FILE, doc)  # the JSON last: its presence marks a complete pair
@@ -205,7 +230,7 @@ def _unreadable(folder: Path, e: BaseException) -> ValueError:
 
 
 def load_directions(folder: str | Path, *, z_dim: int | None = None) -> Directions | None:
-    """Directions stored in a model folder (format 1 or 2); None when it has none (or they belong to other weights)."""
+    """Directions stored in a model folder (format 1, 2 or 3); None when it has none (or belong to other weights)."""
     folder = Path(folder)
     jf, tf = folder / JSON_FILE, folder / TENSOR_FILE
     if not jf.is_file() or not tf.is_file():
@@ -237,54 +262,12 @@ def load_directions(folder: str | Path, *, z_dim: int | None = None) -> Directio
                           [num(it.get("strength_sd")) for it in items], tensors.get("scales"),
                           tensors.get("class_directions"), tensors.get("class_scales"),
                           [dict(it.get("effects_sd", {})) for it in items],
-                          [num(it.get("class_kept")) for it in items])
+                          [num(it.get("class_kept")) for it in items], tensors.get("class_embedding"),
+                          [dict(it.get("per_class_effects", {})) for it in items])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{jf} does not match {tf.name}: {e}") from None
 
 
-def write_directions(folder: str | Path, *, n: int = 20000, k: int = 8, seed: int = 0,
-                     classifier: nn.Module | None | str = "auto", verbose: bool = False, **kwargs) -> Path:
-    """Compute directions for the model in folder and store them there; returns the JSON path."""
-    from ..pretrained import GAN
-    from .fitting import compute_directions
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"{folder} is not a finished model folder (no config.json); pass the folder that "
-                         f"train.py wrote, e.g. runs/fashion-mnist or checkpoints")
-    model = GAN.from_pretrained(str(folder))
-    d = compute_directions(model, n=n, k=k, seed=seed, classifier=classifier, verbose=verbose, **kwargs)
-    return save_directions(d, folder)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m gan.latent.directions DIR [--n N] [--k K] [--seed S] [--no-classifier]."""
-    p = argparse.ArgumentParser(prog="python -m gan.latent.directions",
-                                description="Compute labelled latent sliders for a model folder.")
-    p.add_argument("folder", help="model folder (config.json + generator.safetensors)")
-    p.add_argument("--n", type=int, default=20000, help="latent samples for the fits (default: 20000)")
-    p.add_argument("--k", type=int, default=8, help="principal components (GANSpace and SeFa) to try (default: 8)")
-    p.add_argument("--tune", type=int, default=128, help="samples per class to tune and label sliders (default: 128)")
-    p.add_argument("--check", type=int, default=512,
-                   help="samples per class on which a tuned slider is accepted or dropped (default: 512)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--no-classifier", action="store_true",
-                   help="skip the metric classifier (no class retention, no class directions)")
-    args = p.parse_args(argv)
-    from ..pretrained import ModelFormatError
-    t0 = time.time()
-    try:
-        path = write_directions(args.folder, n=args.n, k=args.k, seed=args.seed, verbose=True, n_tune=args.tune,
-                                n_check=args.check,
-                                classifier=None if args.no_classifier else "auto")
-    except (ModelFormatError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    d = load_directions(args.folder)
-    for lab in d.labels if d else []:
-        print(f"  {lab}")
-    print(f"wrote {path} and {TENSOR_FILE} ({len(d) if d else 0} sliders) in {time.time() - t0:.1f} s")
-    return 0
-
-
 if __name__ == "__main__":
+    from gan.latent.build import main  # the writer and its command line live next to the fitting
     sys.exit(main())

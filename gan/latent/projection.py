@@ -96,7 +96,7 @@ def _check_target(target: torch.Tensor, G: nn.Module) -> torch.Tensor:
 def _classifier(model: nn.Module, classifier) -> nn.Module | None:
     if classifier != "auto":
         return classifier
-    from .directions import metric_classifier
+    from ..classifier import metric_classifier
     return metric_classifier(model)
 
 

@@ -137,12 +137,17 @@ def class_embedding(model: nn.Module, label: int) -> torch.Tensor:
         raise ValueError("this generator is unconditional: it has no class embeddings (use emb=None)")
     if not 0 <= int(label) < G.cfg.num_classes:
         raise ValueError(f"label={label} is out of range; use 0..{G.cfg.num_classes - 1}")
-    return G.embed.weight[int(label)].detach().clone()
+    with torch.no_grad():
+        return G.class_input(torch.tensor([int(label)]))[0].detach().clone()
 
 
 def blend_embedding(model: nn.Module, y0: int, y1: int, t: float) -> torch.Tensor:
     """(z_dim,) embedding (1 - t) embed(y0) + t embed(y1): t=0 is class y0, t=1 class y1."""
-    return lerp(class_embedding(model, y0), class_embedding(model, y1), float(t))
+    G = generator_of(model)
+    for y in (y0, y1):
+        class_embedding(model, y)  # range checks
+    with torch.no_grad():
+        return G.class_input(torch.tensor([int(y0)]), torch.tensor([int(y1)]), float(t))[0].detach().clone()
 
 
 @torch.no_grad()

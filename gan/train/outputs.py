@@ -6,7 +6,6 @@ All of it is rank 0's alone and calls no collective (see distributed.py).
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import math
 import platform
@@ -21,16 +20,13 @@ import torch.nn as nn
 from ..data import ImageData
 from ..evalreport import EVAL_FILE
 from ..fileio import atomic_write_json, atomic_write_text
+from ..finish import finish
 from ..models import Discriminator, Generator
 from ..pretrained import GAN
 from ..visualize import grid_image, plot_curves, read_metrics, save_gif
 from ..hardware import hardware_description
 from .run import PROGRESS_DIR, Run
 
-# computed once per finished Fashion-MNIST model: (what, module, function(folder)); each is optional
-POSTPROCESS_STEPS = (("directions", "gan.latent.directions", "write_directions"),
-                     ("calibration", "gan.scoring", "write_calibration"),
-                     ("critic", "gan.scoring.critic", "write_critic"))
 
 
 @torch.no_grad()
@@ -103,7 +99,7 @@ def evaluate(run: Run, evaluate_fn: Callable[[Generator], dict], metrics_f: Text
 
 
 def write_model_folder(run: Run, wall: float) -> None:
-    """The finished model folder: samples, progress GIF, curves, options, card, weights, then the extras."""
+    """The finished model folder: samples, progress GIF, curves, options, weights, then the extras and the card."""
     cfg, out = run.cfg, run.out
     G_final = snapshot(run)
     model = as_gan(G_final, run.D, run.data, cfg.dataset)
@@ -121,25 +117,11 @@ def write_model_folder(run: Run, wall: float) -> None:
     atomic_write_json(out / "training_options.json", options)
     # an evaluation of earlier weights (a run continued with --resume) must not be shown as this model's
     (out / EVAL_FILE).unlink(missing_ok=True)
-    try:
-        from ..modelcard import write_model_card
-        write_model_card(out, model=model, options=options)
-    except Exception as e:  # the card is documentation: never fail a finished run over it
-        print(f"warning: model card not written ({type(e).__name__}: {str(e)[:160]}); "
-              f"run: python -m gan.modelcard {out}")
-    model.save_pretrained(out)  # config.json last: its presence marks the run as finished
-    if cfg.dataset == "fashion-mnist" and cfg.limit is None and cfg.extras:  # smoke runs (--limit) skip them
-        postprocess(out)
+    model.save_pretrained(out)  # weights, then config.json: its presence marks the run as finished
+    # the extras once per finished Fashion-MNIST model (smoke runs with --limit skip them), then the card, last
+    extras = cfg.dataset == "fashion-mnist" and cfg.limit is None and cfg.extras
+    finish(out, extras=None if extras else ())
     print(f"model folder written to {out} ({run.total} steps, {wall / 60:.1f} min on {options['hardware']})")
-
-
-def postprocess(out: Path) -> None:
-    """Once per model: latent directions for the app's sliders, the D score calibration, and the like."""
-    for what, module, fn in POSTPROCESS_STEPS:
-        try:
-            getattr(importlib.import_module(module), fn)(out)
-        except Exception as e:  # extras: never fail a finished run over them
-            print(f"warning: {what} not written ({type(e).__name__}: {str(e)[:160]}); run: python -m {module} {out}")
 
 
 def truncate_metrics(path: Path, step: int) -> None:
