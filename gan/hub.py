@@ -1,4 +1,4 @@
-"""Hugging Face Hub I/O for model folders: push a finished folder, and pick the model the app loads.
+"""Hugging Face Hub transport for model folders: push a finished folder, and pick the model the app loads.
 
     python -m gan.hub push runs/fashion-mnist me/fashion-gan [--private] [--revision BRANCH]
     python -m gan.hub resolve [--repo me/fashion-gan] [--revision main] [--local-dir DIR]
@@ -17,7 +17,6 @@ unreachable Hub from stalling app start.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -103,7 +102,6 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
     api = HfApi(token=token)
     try:
         _probe(api, repo_id, None, _probe_timeout())
-        _refresh_card(folder, repo_id)  # the Hub answered: name the repo in the card's usage snippet
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -126,17 +124,6 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
         raise PushError(_redact(msg, token)) from None
     pr_url = getattr(commit, "pr_url", None) if create_pr else None
     return str(pr_url) if pr_url else str(url) + (f"/tree/{revision}" if revision else "")
-
-
-def _refresh_card(folder: Path, repo_id: str) -> None:
-    """Re-render a generated model card so its usage snippet names repo_id (hand-written cards are left alone)."""
-    from .modelcard import MARKER, rerender
-    readme = folder / "README.md"
-    try:
-        if readme.is_file() and MARKER in readme.read_text(encoding="utf-8"):
-            rerender(folder, repo_id=repo_id)
-    except (OSError, ValueError) as e:
-        log.warning(f"model card not refreshed ({e}); pushing it as it is")
 
 
 def has_token() -> bool:
@@ -328,37 +315,6 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-# ---- CLI ------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    """`push` a model folder, or `resolve` which model the app would load."""
-    p = argparse.ArgumentParser(prog="python -m gan.hub", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    push = sub.add_parser("push", help="upload a finished model folder to a Hub repo")
-    push.add_argument("folder", help="model folder (config.json + generator/discriminator safetensors)")
-    push.add_argument("repo_id", metavar="OWNER/NAME", help="Hub model repo (created if missing)")
-    push.add_argument("--private", action="store_true", help="create the repo as private")
-    push.add_argument("--revision", metavar="BRANCH", default=None, help="branch to push to (created if missing)")
-    res = sub.add_parser("resolve", help="print which model the app would load (GAN_MODEL_* settings by default)")
-    res.add_argument("--repo", default=None)
-    res.add_argument("--revision", default=None)
-    res.add_argument("--local-dir", default=None)
-    args = p.parse_args(argv)
-    if args.command == "push":
-        try:
-            url = push_folder(args.folder, args.repo_id, private=args.private, revision=args.revision)
-        except PushError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        print(f"pushed {args.folder} to {url}")
-        return 0
-    source = (resolve_model(args.repo, args.revision, args.local_dir) if (args.repo or args.local_dir)
-              else source_from_env())
-    print(f"{source.kind}: {source.description}\nfolder: {source.folder}")
-    if source.warning:
-        print(f"warning: {source.warning}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the command line lives in gan.cli
+    from .cli import hub_main
+    sys.exit(hub_main())

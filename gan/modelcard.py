@@ -2,17 +2,15 @@
 
     python -m gan.modelcard runs/fashion-mnist [--repo me/fashion-gan]   # re-render (e.g. after eval.json)
 
-Training calls ``write_model_card(out, model=model, options=options)``.  The card is
-``ModelCard.from_template`` with gan/templates/modelcard.md (a Jinja template: the prose lives there);
-this module gathers the facts it fills in.  The metric table, its model-index metadata and the evaluation
-details come from ``eval_results`` or, when not given, the folder's eval.json, read by gan.evalreport
-(which documents the accepted shapes).
+A pure renderer: ``write_model_card(folder, model=..., options=..., eval_results=..., critic=...)`` fills
+gan/templates/modelcard.md (``ModelCard.from_template``; the prose lives there) with the data handed to it.
+Gathering that data from a folder (training_options.json, eval.json, critic.json) is gan.finish's job
+(``render_card``), which renders the card once, after the post-training extras.  The metric table and its
+model-index metadata are read from ``eval_results`` by gan.evalreport (which documents the accepted shapes).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -57,15 +55,11 @@ IMAGES = [("samples.png", "Samples from the final generator at fixed latents"),
 
 
 def write_model_card(folder: Path, *, model: GAN, options: dict, eval_results: dict | None = None,
-                     repo_id: str | None = None) -> Path:
-    """Render folder/README.md for model (training options, eval.json metrics); return its path."""
+                     repo_id: str | None = None, critic: dict | None = None) -> Path:
+    """Render folder/README.md for model from the data given (training options, eval.json, critic.json)."""
     folder = Path(folder)
-    if eval_results is None and (folder / "eval.json").is_file():
-        try:
-            eval_results = json.loads((folder / "eval.json").read_text())
-        except (OSError, ValueError) as e:
-            raise ValueError(f"{folder / 'eval.json'} is not valid JSON: {e}") from None
-    card = render_model_card(folder, model=model, options=options, eval_results=eval_results, repo_id=repo_id)
+    card = render_model_card(folder, model=model, options=options, eval_results=eval_results, repo_id=repo_id,
+                             critic=critic)
     path = folder / "README.md"
     with atomic_path(path) as tmp:
         card.save(tmp)
@@ -73,7 +67,7 @@ def write_model_card(folder: Path, *, model: GAN, options: dict, eval_results: d
 
 
 def render_model_card(folder: Path, *, model: GAN, options: dict, eval_results: dict | None = None,
-                      repo_id: str | None = None) -> ModelCard:
+                      repo_id: str | None = None, critic: dict | None = None) -> ModelCard:
     """The ModelCard (YAML metadata + Markdown body) without writing it."""
     folder = Path(folder)
     dataset = options.get("dataset") or model.dataset
@@ -88,7 +82,8 @@ def render_model_card(folder: Path, *, model: GAN, options: dict, eval_results: 
                          eval_results=_eval_results(model_row, dataset, info) or None,
                          metrics=sorted(model_row) or None)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
-                                   **_card_facts(folder, model, options, dataset, eval_results, repo_id))
+                                   **_card_facts(folder, model, options, dataset, eval_results, repo_id),
+                                   critic=_critic_facts(critic))
     token = os.environ.get("HF_TOKEN")
     if token and len(token) >= 8:  # belt and braces: nothing above reads it, but never let it reach a card
         card = ModelCard(str(card).replace(token, "***"))
@@ -130,25 +125,19 @@ def _card_facts(folder: Path, model: GAN, options: dict, dataset: str, eval_resu
             "split": info.get("split", "test"), "details": eval_details(info),
             "memorization": memorization_markdown(info), "has_references": bool(references),
             "option_rows": _option_rows(options), "hardware": _hardware_sentence(options),
-            "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg, "critic": _critic_facts(folder)}
+            "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg}
 
 
-def _critic_facts(folder: Path) -> dict | None:
-    """The critic's held-out metrics next to the game D's (critic.json), or None without a valid critic."""
-    import warnings
-    from .scoring.critic import load_critic
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a stale or broken critic is simply left out of the card
-        critic = load_critic(folder)
-    if critic is None or critic.calibration is None:
+def _critic_facts(info: dict | None) -> dict | None:
+    """The critic's held-out metrics next to the game D's, from critic.json's contents (None: no critic)."""
+    if not info:
         return None
     views = {"clean": "clean 28×28 samples vs real test images", "upload": "both after the app's upload preprocessing",
              "photo": "both after a photo-like round trip (JPEG 70–90, tint, rotation)"}
-    info = critic.info
     rows = [{"view": views.get(v, v), "critic": m, "game": info.get("game_discriminator", {}).get(v)}
             for v, m in info.get("metrics", {}).items()]
     return {"rows": rows, "candidate": info.get("candidate"), "start": info.get("start"),
-            "label_rule": critic.label_rule, "note": info.get("metrics_note", ""),
+            "label_rule": (info.get("architecture") or {}).get("label_rule"), "note": info.get("metrics_note", ""),
             "steps": (info.get("candidates", {}).get(info.get("candidate")) or {}).get("best_step")}
 
 
@@ -207,31 +196,6 @@ def _hardware_sentence(options: dict) -> str:
     return f"Trained {on}{f' ({hw})' if hw else ''}{t}."
 
 
-def rerender(folder: str | Path, *, repo_id: str | None = None) -> Path:
-    """Re-render folder/README.md from its config, weights, training_options.json and eval.json."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise ValueError(f"{folder} is not a model folder (no config.json)")
-    model = GAN.from_pretrained(str(folder.resolve()))
-    opts_path = folder / "training_options.json"
-    options = json.loads(opts_path.read_text()) if opts_path.is_file() else {}
-    return write_model_card(folder, model=model, options=options, repo_id=repo_id)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Re-render the model card of an existing model folder."""
-    p = argparse.ArgumentParser(prog="python -m gan.modelcard", description=main.__doc__)
-    p.add_argument("folder", help="model folder (config.json, safetensors, training_options.json, eval.json)")
-    p.add_argument("--repo", metavar="OWNER/NAME", default=None, help="Hub repo named in the usage snippet")
-    args = p.parse_args(argv)
-    try:
-        path = rerender(args.folder, repo_id=args.repo)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the command line lives in gan.cli (it re-renders through gan.finish)
+    from .cli import card_main
+    sys.exit(card_main())

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from huggingface_hub import ModelHubMixin, snapshot_download
+from huggingface_hub import ModelCard, ModelHubMixin, snapshot_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -31,6 +31,22 @@ from .models import Discriminator, DiscriminatorConfig, Generator, GeneratorConf
 FORMAT_VERSION = 1
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
+SHORT_CARD = """---
+{{ card_data }}
+---
+
+# A {{ kind }} trained on {{ dataset }}
+
+A generator G(z) and its discriminator D(x) (Goodfellow et al., 2014; DCGAN family), as `config.json` and
+safetensors. G maps a {{ z_dim }}-dimensional latent to an image {{ shape }} in [-1, 1].
+{%- if classes %} Classes: {{ classes }}.{% endif %}
+
+```python
+from gan import GAN   # the fashion-gan package
+model = GAN.from_pretrained("{{ repo }}")
+images = model.generate(16, seed=0)
+```
+"""
 
 
 class ModelFormatError(ValueError):
@@ -39,7 +55,11 @@ class ModelFormatError(ValueError):
 
 class GAN(nn.Module, ModelHubMixin, library_name="pytorch", license="mit",
           tags=["gan", "pytorch", "image-generation", "dcgan", "fashion-mnist"]):
-    """Generator + discriminator pair with Hub I/O (``save_pretrained``/``from_pretrained``/``push_to_hub``)."""
+    """Generator + discriminator pair with Hub I/O (``save_pretrained``/``from_pretrained``/``push_to_hub``).
+
+    ``push_to_hub`` is the mixin's: config, weights and the short card below.  A trained folder, with its
+    samples, metrics and full card, is published with ``fashion-gan push DIR OWNER/NAME`` (gan.finish.publish).
+    """
 
     def __init__(self, *, generator: dict, discriminator: dict, dataset: str = "fashion-mnist",
                  class_names: list[str] | None = None, format_version: int = FORMAT_VERSION) -> None:
@@ -80,46 +100,20 @@ class GAN(nn.Module, ModelHubMixin, library_name="pytorch", license="mit",
         """n images (n, C, R, R) in [-1, 1]; the seed alone fixes the latents."""
         return generate(self.generator, n, seed=seed, labels=labels, truncation=truncation)
 
-    def push_to_hub(self, repo_id: str, *, config: dict | None = None,
-                    commit_message: str = "Push model using huggingface_hub.", private: bool | None = None,
-                    token: str | None = None, branch: str | None = None, create_pr: bool | None = None,
-                    allow_patterns: list[str] | str | None = None, ignore_patterns: list[str] | str | None = None,
-                    delete_patterns: list[str] | str | None = None,
-                    model_card_kwargs: dict | None = None) -> str:
-        """Upload this model as a model folder (config, weights, model card) with gan.hub.push_folder; return its URL.
+    def generate_model_card(self, *args, **kwargs) -> ModelCard:
+        """The mixin's card hook: a short card from the config (``save_pretrained`` / ``push_to_hub`` write it).
 
-        The mixin's signature and meaning. ``model_card_kwargs`` may hold ``options`` (training options) and
-        ``eval_results`` (an eval.json dict): they are written to the folder as training_options.json and
-        eval.json and fill the card.  A trained folder with samples and curves is pushed with
-        ``python -m gan.hub push DIR OWNER/NAME``.
+        A trained folder gets the full card (metrics, training, critic) from gan.finish; this one says what
+        the model is and how to load it.  ``kwargs`` may name ``repo_id`` for the usage line.
         """
-        import tempfile
-
-        from huggingface_hub.utils import filter_repo_objects
-
-        from .fileio import atomic_write_json
-        from .hub import push_folder
-        from .modelcard import write_model_card
-        extra = dict(model_card_kwargs or {})
-        options, results = extra.pop("options", None), extra.pop("eval_results", None)
-        if extra:
-            raise TypeError(f"model_card_kwargs accepts 'options' and 'eval_results', got {sorted(extra)}")
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "model"
-            folder.mkdir()
-            if options:
-                atomic_write_json(folder / "training_options.json", options)
-            if results:
-                atomic_write_json(folder / "eval.json", results)
-            write_model_card(folder, model=self, options=options or {}, repo_id=repo_id)
-            self.save_pretrained(folder, config=config)
-            files = [p.name for p in folder.iterdir() if p.is_file()]
-            for name in set(files) - set(filter_repo_objects(files, allow_patterns=allow_patterns,
-                                                             ignore_patterns=ignore_patterns)):
-                (folder / name).unlink()
-            return push_folder(folder, repo_id, private=private, revision=branch, token=token,
-                               commit_message=commit_message, create_pr=bool(create_pr),
-                               delete_patterns=delete_patterns)
+        cfg = self.generator.cfg
+        card = ModelCard.from_template(self._hub_mixin_info.model_card_data, template_str=SHORT_CARD,
+                                       repo=kwargs.get("repo_id") or "OWNER/NAME", dataset=self.dataset,
+                                       kind="class-conditional GAN" if self.num_classes else "GAN",
+                                       classes=", ".join(self.class_names) if self.num_classes else "",
+                                       shape=f"({cfg.channels}, {cfg.resolution}, {cfg.resolution})",
+                                       z_dim=cfg.z_dim)
+        return card
 
     # ---- ModelHubMixin hooks -------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

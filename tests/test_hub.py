@@ -21,6 +21,7 @@ from gan import GAN
 from gan.data import FASHION_MNIST_CLASSES
 from gan.hub import (DOWNLOAD_PATTERNS, UPLOAD_IGNORE, UPLOAD_PATTERNS, PushError, load_folder, load_model,
                      push_folder, resolve_model, source_from_env)
+from gan.finish import publish, render_card
 from gan.modelcard import parse_eval_results, write_model_card
 from gan.pretrained import ModelFormatError
 
@@ -179,6 +180,7 @@ def test_missing_config_is_a_clear_error(model_dir: Path) -> None:
 def test_model_card_has_metadata_metrics_and_links(model_dir: Path) -> None:
     for f in ("samples.png", "progress.gif", "curves.png"):
         (model_dir / f).write_bytes(b"image")
+    (model_dir / "eval.json").write_text(json.dumps({"fid": 99.0}))  # a renderer uses what it is given, only
     path = write_model_card(model_dir, model=tiny_model(), options=OPTIONS, eval_results=EVAL)
     card = ModelCard.load(path)
     data = card.data
@@ -234,8 +236,8 @@ def test_model_card_reads_eval_json_and_cli_rerenders(model_dir: Path) -> None:
 def test_model_card_renders_without_torchmetrics(model_dir: Path) -> None:
     """The card and its metric table render in a process where torchmetrics cannot be imported."""
     (model_dir / "eval.json").write_text(json.dumps(EVAL))
-    code = ("import sys; sys.modules['torchmetrics'] = None; from gan.modelcard import rerender; "
-            f"print(rerender({str(model_dir)!r}).read_text())")
+    code = ("import sys; sys.modules['torchmetrics'] = None; from gan.finish import render_card; "
+            f"print(render_card({str(model_dir)!r}).read_text())")
     r = run(["-c", code], {})
     assert r.returncode == 0, r.stderr
     assert "| **this model** | 12.50 |" in r.stdout and "## Evaluation" in r.stdout
@@ -309,7 +311,7 @@ def test_push_uploads_only_model_artifacts(model_dir: Path, monkeypatch: pytest.
     monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **k: f"https://hf.test/{repo_id}")
     monkeypatch.setattr(HfApi, "create_branch", lambda self, repo_id, **k: calls.setdefault("branch", k["branch"]))
     monkeypatch.setattr(HfApi, "upload_folder", lambda self, **k: calls.setdefault("upload", k))
-    url = push_folder(model_dir, "me/x", revision="dev", token="hf_fake")
+    url = publish(model_dir, "me/x", revision="dev", token="hf_fake")
     assert url == "https://hf.test/me/x/tree/dev" and calls["branch"] == "dev"
     up = calls["upload"]
     assert up["revision"] == "dev" and Path(up["folder_path"]) == model_dir
@@ -323,43 +325,42 @@ def test_push_uploads_only_model_artifacts(model_dir: Path, monkeypatch: pytest.
     assert not [f for f in filter_repo_objects(["x.bin", "x.pt", "x.pkl", "x.ckpt"], allow_patterns=DOWNLOAD_PATTERNS)]
 
 
-def test_gan_push_to_hub_pushes_a_model_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """GAN.push_to_hub keeps the mixin's signature and goes through push_folder: config, weights and our card."""
-    from huggingface_hub import HfApi
+def test_gan_push_to_hub_is_the_mixins_with_a_short_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GAN.push_to_hub is huggingface_hub's own: config, weights and the card of GAN.generate_model_card."""
+    from huggingface_hub import HfApi, RepoUrl
     calls: dict = {}
 
     def upload(self, **k):
         folder = Path(k["folder_path"])
         calls["files"] = sorted(p.name for p in folder.iterdir())
-        calls["card"] = (folder / "README.md").read_text() if (folder / "README.md").is_file() else None
+        calls["card"] = (folder / "README.md").read_text()
         calls["loaded"] = GAN.from_pretrained(folder).generate(2, seed=0, labels=1)
         calls.update(k)
+        return "https://hf.test/me/x/commit/1"
 
     def create(self, repo_id, **k):
         calls["private"] = k["private"]
-        return f"https://hf.test/{repo_id}"
-    monkeypatch.setattr(HfApi, "repo_info", lambda self, *a, **k: None)
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
     monkeypatch.setattr(HfApi, "create_repo", create)
-    monkeypatch.setattr(HfApi, "create_branch", lambda self, repo_id, **k: None)
     monkeypatch.setattr(HfApi, "upload_folder", upload)
     model = tiny_model()
     url = model.push_to_hub("me/x", token="hf_fake", branch="dev", commit_message="first", private=True,
-                            model_card_kwargs={"options": OPTIONS, "eval_results": EVAL})
-    assert url == "https://hf.test/me/x/tree/dev" and calls["private"] is True
-    assert calls["revision"] == "dev" and calls["commit_message"] == "first"
-    assert calls["files"] == ["README.md", "config.json", "discriminator.safetensors", "eval.json",
-                              "generator.safetensors", "training_options.json"]
-    assert 'GAN.from_pretrained("me/x")' in calls["card"] and "| **this model** | 12.50 |" in calls["card"]
-    assert "Trained on CPU" in calls["card"]
+                            model_card_kwargs={"repo_id": "me/x"})
+    assert url == "https://hf.test/me/x/commit/1" and calls["private"] is True
+    assert calls["revision"] == "dev" and calls["commit_message"] == "first" and calls["repo_type"] == "model"
+    assert calls["files"] == ["README.md", "config.json", "discriminator.safetensors", "generator.safetensors"]
+    card = ModelCard(calls["card"])
+    assert card.data.license == "mit" and "gan" in card.data.tags
+    assert 'GAN.from_pretrained("me/x")' in card.text and "Classes: T-shirt/top, Trouser" in card.text
     assert torch.equal(calls["loaded"], model.generate(2, seed=0, labels=1))
-    model.push_to_hub("me/x", token="hf_fake", allow_patterns=["*.safetensors", "config.json"])
-    assert calls["files"] == ["config.json", "discriminator.safetensors", "generator.safetensors"]
-    with pytest.raises(PushError, match="missing discriminator.safetensors"):
-        model.push_to_hub("me/x", token="hf_fake", ignore_patterns=["discriminator.*"])
-    with pytest.raises(TypeError, match="model_card_kwargs accepts"):
-        model.push_to_hub("me/x", token="hf_fake", model_card_kwargs={"license": "x"})
-    with pytest.raises(PushError, match="is not of the form OWNER/NAME"):
-        model.push_to_hub("no/t/valid", token="hf_fake")
+
+
+def test_pretrained_knows_neither_the_hub_module_nor_the_card() -> None:
+    """The model folder layer (gan.pretrained) loads and saves; publishing lives above it (gan.finish)."""
+    code = ("import sys, gan.pretrained; print(sorted(m for m in ('gan.hub', 'gan.modelcard', 'gan.scoring') "
+            "if m in sys.modules))")
+    r = run(["-c", code], {})
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
 def test_push_errors_never_show_the_token(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

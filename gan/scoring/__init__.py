@@ -17,12 +17,13 @@ One concern per module:
 | ``saliency`` | SmoothGrad saliency of the critic (or D) and a heatmap overlay |
 | ``neighbours`` | the nearest training images in pixel space |
 | ``roundtrip`` | upload and photo-like round trips (training augmentation and benchmark alike) |
-| ``critic`` | the critic (Goodfellow's optimal D for the final G): load, save, ``python -m gan.scoring.critic DIR`` |
+| ``critic`` | the critic (Goodfellow's optimal D for the final G): the type, load and save |
 | ``critic_data`` | the critic's training, validation and test images (and round-trip pools) |
-| ``refine`` | training the critic: candidates, early stopping, held-out measurement |
+| ``refine`` | training the critic: candidates, early stopping, held-out measurement; ``write_critic`` and its CLI |
 
-Command lines: ``python -m gan.scoring DIR`` writes the game D's calibration.json;
-``python -m gan.scoring.critic DIR`` refines and writes the critic.  ``train.py`` runs both after training.
+Command lines: ``python -m gan.scoring DIR`` (``cli``) writes the game D's calibration.json;
+``python -m gan.scoring.critic DIR`` (``refine.main``) refines and writes the critic.  ``train.py`` runs
+both after training, through ``gan.finish``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from .analysis import (OOD_STAGES, classifier_status, d_logits_all_classes, get_
                        uses_classifier)
 from .calibration import (CALIBRATION_FILE, CALIBRATION_VERSION, N_QUANTILES, Calibration, LogitCalibration,
                           calibrate, fit_platt, generate_images, load_calibration, write_calibration)
-from .cli import main
 from .measures import average_precision, roc_auc, separation_metrics
 from .neighbours import nearest_training_images
 from .ood import OOD_DISTANCE_PCT, OOD_MSP_PCT, OOD_SHRINKAGE, OOD_TRAIN_IMAGES
@@ -42,7 +42,7 @@ from .score import ScoreResult, score_images, verdict
 
 # The critic modules are loaded on first use: gan.scoring.critic is also a command-line module
 # (python -m gan.scoring.critic), which must not be imported before runpy executes it.
-_LAZY = {"Critic": "critic", "load_critic": "critic", "save_critic": "critic", "write_critic": "critic",
+_LAZY = {"Critic": "critic", "load_critic": "critic", "save_critic": "critic", "write_critic": "refine",
          "CRITIC_FILE": "critic", "CRITIC_CONFIG": "critic", "RefineOptions": "refine", "refine_critic": "refine",
          "round_trip": "roundtrip", "photo_jpeg": "roundtrip"}
 
@@ -57,5 +57,5 @@ def __getattr__(name: str) -> Any:
 __all__ = ["CALIBRATION_FILE", "CALIBRATION_VERSION", "N_QUANTILES", "OOD_DISTANCE_PCT", "OOD_MSP_PCT",
            "OOD_SHRINKAGE", "OOD_STAGES", "OOD_TRAIN_IMAGES", "Calibration", "LogitCalibration", "ScoreResult", "average_precision", "calibrate", "classifier_status",
            "d_logits_all_classes", "fit_platt", "generate_images", "get_classifier", "label_rule",
-           "load_calibration", "main", "nearest_training_images", "overlay", "roc_auc", "saliency_map",
+           "load_calibration", "nearest_training_images", "overlay", "roc_auc", "saliency_map",
            "score_images", "separation_metrics", "uses_classifier", "verdict", "write_calibration", *_LAZY]

@@ -1,6 +1,8 @@
 """Training the critic: the paper's inner loop (update D with G fixed) run to the end, with early stopping.
 
     result = refine_critic(model, RefineOptions(steps=2000))   # result.net, result.label_rule, result.info
+    write_critic("runs/x")                                     # refine and save critic.* in a model folder
+    python -m gan.scoring.critic DIR                           # the same from the command line (main below)
 
 Data, and what never touches what:
 
@@ -29,10 +31,14 @@ to ``steps`` (successive halving with one round), with early stopping throughout
 
 from __future__ import annotations
 
+import argparse
 import copy
+import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -43,7 +49,7 @@ from ..models import Discriminator
 from ..pretrained import GAN
 from . import analysis
 from .calibration import LogitCalibration
-from .critic import Critic, critic_config
+from .critic import CRITIC_FILE, Critic, critic_config, save_critic
 from .critic_data import TrainingData, Views
 from .measures import roc_auc
 from .roundtrip import MODES
@@ -298,3 +304,73 @@ def refine_critic(model: GAN, opts: RefineOptions | None = None, *, log: Callabl
     log(f"kept {chosen}: test ROC AUC " + ", ".join(f"{m} {v['auc']:.4f}" for m, v in metrics.items())
         + " (game D: " + ", ".join(f"{m} {v['auc']:.4f}" for m, v in d_metrics.items()) + ")")
     return RefineResult(net=net.cpu(), label_rule=rule, info=info)
+
+
+def write_critic(folder: str | Path, *, model: GAN | None = None, data_dir: str | Path | None = None,
+                 **options) -> Path:
+    """Refine a critic for the model in folder (``gan.scoring.refine``) and save it there; returns critic.json."""
+    folder = Path(folder)
+    if model is None:
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{folder} is not a model folder (no config.json); pass the folder train.py wrote")
+        model = GAN.from_pretrained(str(folder))
+    result = refine_critic(model, RefineOptions(data_dir=str(data_dir) if data_dir else None, **options))
+    return save_critic(folder, result.net, result.label_rule, result.info)
+
+
+def format_report(meta: dict) -> str:
+    """The candidates compared on validation data and the chosen critic's held-out test metrics, as text."""
+    lines = ["candidate            val AUC clean  upload  photo  mean   steps (best)  seconds"]
+    for name, c in (meta.get("candidates") or {}).items():
+        v = c["val"]
+        mark = " <- kept" if name == meta.get("candidate") else ""
+        lines.append(f"{name:<20} {v['clean']:>13.4f}  {v['upload']:.4f}  {v['photo']:.4f}  {c['score']:.4f}  "
+                     f"{c['steps']:>5} ({c['best_step']:>5})  {c['seconds']:>7.1f}{mark}")
+    lines.append("held-out test (real test images vs unseen samples):  ROC AUC  AP      acc@0.5  ECE     FPR real")
+    for who, key in (("critic", "metrics"), ("game D", "game_discriminator")):
+        for view, m in (meta.get(key) or {}).items():
+            lines.append(f"  {who:<7} {view:<44} {m['auc']:.4f}   {m['ap']:.4f}  {m['accuracy']:.4f}   "
+                         f"{m['ece']:.4f}  {m['fpr_real']:.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: python -m gan.scoring.critic DIR -> DIR/critic.safetensors + critic.json and a report."""
+    d = RefineOptions()
+    p = argparse.ArgumentParser(prog="python -m gan.scoring.critic",
+                                description="Refine a critic (the optimal discriminator for the final generator) "
+                                            "and save it in the model folder.")
+    p.add_argument("folder", help="model folder (config.json + *.safetensors)")
+    p.add_argument("--steps", type=int, default=d.steps,
+                   help=f"most training steps of the best candidate (default: {d.steps})")
+    p.add_argument("--screen-steps", type=int, default=d.screen_steps,
+                   help=f"steps of every candidate before the best is chosen (default: {d.screen_steps})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"real (and as many generated) images per step "
+                                                                        f"(default: {d.batch_size})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default: {d.lr})")
+    p.add_argument("--candidates", default=",".join(d.candidates),
+                   help=f"comma-separated candidates to try (default: {','.join(d.candidates)})")
+    p.add_argument("--pool", type=int, default=d.pool, help=f"round-tripped images per side and mode (default: {d.pool})")
+    p.add_argument("--n-val", type=int, default=d.n_val, help=f"validation images per side (default: {d.n_val})")
+    p.add_argument("--n-test", type=int, default=d.n_test, help=f"test images per side (default: {d.n_test})")
+    p.add_argument("--n-train", type=int, default=None, help="use at most N real training images (default: all)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default: {d.seed})")
+    p.add_argument("--data-dir", default=None, help="folder with the data set files (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    try:
+        path = write_critic(a.folder, data_dir=a.data_dir, steps=a.steps, screen_steps=a.screen_steps,
+                            batch_size=a.batch_size, lr=a.lr,
+                            candidates=tuple(c.strip() for c in a.candidates.split(",") if c.strip()),
+                            pool=a.pool, n_val=a.n_val, n_test=a.n_test, n_train=a.n_train, seed=a.seed)
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    meta = json.loads(path.read_text())
+    print(format_report(meta))
+    print(f"wrote {path.parent / CRITIC_FILE} ({(path.parent / CRITIC_FILE).stat().st_size / 1e6:.2f} MB) and {path.name} "
+          f"in {time.perf_counter() - t0:.0f} s")
+    return 0
