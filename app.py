@@ -25,8 +25,9 @@ from gan.app.context import load_context
 from gan.app.endpoints import inline_png, register_api, user_errors
 from gan.app.examples import example_gallery, example_images
 from gan.app.game_tab import build_game_tab
-from gan.app.generate import (View, direction_groups, direction_info, directions_markdown, export_view, generate_view,
-                              make_view, random_seed, render_latent, variations_grid, view_from_npy, view_from_share)
+from gan.app.generate import (View, class_reading, direction_groups, directions_markdown, export_view, generate_view,
+                              make_view, random_seed, render_latent, slider_states, variations_grid, view_from_npy,
+                              view_from_share)
 from gan.app.inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError, class_choices
 from gan.app.interpolate import (MAX_FRAMES, Endpoint, endpoint_from_seed, endpoint_from_state, endpoint_from_view,
                                  interpolate_path)
@@ -61,7 +62,37 @@ CSS = """
 
 # ---- Generate handlers -----------------------------------------------------------------------------
 def _view(base: dict | None, seed: Any, cls: Any, trunc: Any, vals: tuple) -> View:
-    return make_view(CTX, seed, cls, trunc, list(vals), base=(base or {}).get("z"))
+    """vals: the sliders' values in NAMES order, then the class morph's target and amount."""
+    morph = list(vals[len(NAMES):]) + [None, 0.0]
+    return make_view(CTX, seed, cls, trunc, list(vals[:len(NAMES)]), base=(base or {}).get("z"),
+                     morph_to=morph[0], morph=morph[1])
+
+
+def _slider_updates(label: int | None) -> list[dict]:
+    """Show only the sliders that act on the class, labelled with their effect on it; hidden ones go to 0."""
+    return [gr.update(visible=v, label=lab, info=info) if v else gr.update(visible=False, value=0.0)
+            for v, lab, info in slider_states(CTX, label)]
+
+
+@user_errors
+def on_class_sliders(base: dict | None, seed: Any, cls: Any):
+    """The class shown changed (class, seed with 'random', a pinned latent): list the sliders acting on it."""
+    label = (base or {}).get("label") if base else None
+    if label is None:
+        label = inputs.parse_class(CTX, cls, inputs.parse_seed(seed if seed is not None else DEFAULT_SEED))
+    return _slider_updates(label)
+
+
+@user_errors
+def on_morph(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
+    """The class morph moved: the image, and what the classifier reads as G's class input changes."""
+    view = _view(base, seed, cls, trunc, vals)
+    reading = class_reading(CTX, view)
+    src = inputs.class_name(CTX, view.label)
+    dst = inputs.class_name(CTX, view.morph_to) if view.morph_to is not None else src
+    note = (f"G's class input: {1 - view.morph:.0%} {src} + {view.morph:.0%} {dst}. "
+            f"The classifier reads: {reading or 'n/a'}.")
+    return generate_view(CTX, view).image, note
 
 
 def _base_note(base: dict | None) -> dict:
@@ -274,6 +305,8 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                     trunc = gr.Slider(*L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation",
                                       info="< 1: more typical, less varied", elem_id="truncation", buttons=[])
                     by_name: dict[str, gr.Slider] = {}
+                    first_label = inputs.parse_class(CTX, RANDOM_CLASS, DEFAULT_SEED) if CHOICES else None
+                    first_states = dict(zip(NAMES, slider_states(CTX, first_label)))
                     if not NAMES:
                         gr.Markdown("_This model has no latent directions (directions.json); compute them with "
                                     "`python -m gan.latent.directions MODEL_DIR`._")
@@ -281,10 +314,18 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                         with gr.Accordion(title, open=is_open):
                             for name in names:
                                 i = NAMES.index(name)
-                                by_name[name] = gr.Slider(*L.SLIDER_RANGE, value=0.0, step=0.1,
-                                                          label=CTX.directions.labels[i], elem_id=f"dir-{i}",
-                                                          info=direction_info(CTX, name), buttons=[])
+                                shown, lab, info = first_states[name]
+                                by_name[name] = gr.Slider(*L.SLIDER_RANGE, value=0.0, step=0.1, label=lab,
+                                                          elem_id=f"dir-{i}", info=info, visible=shown, buttons=[])
                     sliders = [by_name[n] for n in NAMES]  # the order every handler's *vals follow
+                    with gr.Accordion("Class morph (changes the class)", open=False, visible=bool(CHOICES)):
+                        morph_to = gr.Dropdown(list(CTX.model.class_names) if CHOICES else ["-"],
+                                               value=CTX.model.class_names[2 % max(len(CHOICES), 1)] if CHOICES
+                                               else "-", label="Towards class", elem_id="morph-to")
+                        morph_t = gr.Slider(0.0, 1.0, value=0.0, step=0.05, elem_id="morph-amount", buttons=[],
+                                            label="Class morph: blends G's class input from the class above into "
+                                                  "this one (0: unchanged, 1: the other class)")
+                        morph_md = gr.Markdown(elem_id="morph-reading")
                     if NAMES:
                         with gr.Accordion("What the directions are", open=False):
                             gr.Markdown(directions_markdown(CTX))
@@ -451,13 +492,17 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
                 gr.Markdown(model_card_markdown(CTX))
     # ---- wiring ----
     live = dict(trigger_mode="always_last", show_progress="hidden", api_visibility="private")
-    view_inputs = [base_state, seed, cls, trunc, *sliders]
+    view_inputs = [base_state, seed, cls, trunc, *sliders, morph_to, morph_t]
     for s in [trunc, *sliders]:
         s.input(on_view, view_inputs, image, postprocess=False, **live)
     cls.input(on_view, view_inputs, image, postprocess=False, **live)
-    seed.input(on_seed, [seed, cls, trunc, *sliders], [base_state, base_note, image], **live)
-    dice.click(on_dice, [cls, trunc, *sliders], [seed, base_state, base_note, image], show_progress="hidden",
-               api_visibility="private")
+    seed.input(on_seed, [seed, cls, trunc, *sliders, morph_to, morph_t], [base_state, base_note, image], **live)
+    dice.click(on_dice, [cls, trunc, *sliders, morph_to, morph_t], [seed, base_state, base_note, image],
+               show_progress="hidden", api_visibility="private")
+    for trigger in (cls.change, seed.change, base_state.change):  # the class shown may have changed
+        trigger(on_class_sliders, [base_state, seed, cls], sliders, show_progress="hidden", api_visibility="private")
+    for trigger in (morph_t.input, morph_to.input):
+        trigger(on_morph, view_inputs, [image, morph_md], **live)
     reset.click(on_reset, [base_state, seed, cls], [*sliders, trunc, image], show_progress="hidden",
                 api_visibility="private")
     var_btn.click(on_variations, view_inputs, grid, api_visibility="private")

@@ -82,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             space = d.class_info[d.index[name]].get(cname, {}).get("space", "z")
             if not why:
                 passing[cname].append(name)
+            verdict = "yes" if not why else "no: " + "; ".join(why)
             rows.append(f"| {cname} | {name} | {space} | {eff.sd.get(name, 0.0):+.2f} | {worst[1]} {worst[0]:.2f} | "
-                        f"{eff.class_kept:.0%} | {eff.same_reading:.0%} | {'yes' if not why else 'no: ' + '; '.join(why)} |")
+                        f"{eff.class_kept:.0%} | {eff.same_reading:.0%} | {verdict} |")
             out.append({"class": cname, "slider": name, "space": space, "effects_sd": eff.sd,
                         "class_kept": eff.class_kept, "same_reading": eff.same_reading, "passes": not why,
                         "why_not": why})

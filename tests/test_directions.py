@@ -305,3 +305,57 @@ def test_shipped_attribute_sliders_do_what_they_say() -> None:
         eff = shift_effects(model.generator, z, y, 3 * d.steps(name, y, 64), clf, ref, list(model.class_names))
         worst = max(abs(v) for b, v in eff.sd.items() if b != name)
         assert eff.sd[name] >= 0.9 and worst <= 0.5 * eff.sd[name] and eff.class_kept >= 0.85, (name, eff)
+
+
+# ---- per-class sliders in the app: which act on a class, the class input, the morph -----------------
+def _per_class_folder(tmp_path: Path) -> Path:
+    """A tiny model folder whose 'width' acts on Pullover through z and G's class input and 'legs' on Trouser."""
+    model = tiny_model(10)
+    model.save_pretrained(tmp_path)
+    g = torch.Generator().manual_seed(0)
+    cv, cs, ce = torch.zeros(2, 10, 16), torch.zeros(2, 10), torch.zeros(2, 10, 16)
+    cv[0, 2], cs[0, 2], ce[0, 2] = torch.randn(16, generator=g), 1.0, 0.5 * torch.randn(16, generator=g)
+    cv[1, 1], cs[1, 1] = torch.randn(16, generator=g), 1.0
+    info = [{"Pullover": {"own_sd": 1.3, "largest_other": ["area", 0.4], "class_kept": 0.95, "space": "z+class"}},
+            {"Trouser": {"own_sd": 1.2, "largest_other": ["width", 0.3], "class_kept": 0.97, "space": "z"}}]
+    d = Directions(["width", "legs"], torch.nn.functional.normalize(cv.sum(1), dim=1), ["width: w", "legs: l"],
+                   ["d", "d"], ["attribute", "attribute"], class_vectors=cv, class_scales=cs, class_embedding=ce,
+                   class_info=info)
+    save_directions(d, tmp_path)
+    return tmp_path
+
+
+def test_per_class_class_input_steps_round_trip_and_apply(tmp_path: Path) -> None:
+    from gan.latent import apply_edit
+    d = load_directions(_per_class_folder(tmp_path), z_dim=16)
+    assert d.class_embedding is not None and d.class_info[0]["Pullover"]["space"] == "z+class"
+    z = latent_for_seed(1, 16)
+    z2, emb = apply_edit(z, d, {"width": 2.0}, label=2)
+    torch.testing.assert_close(z2, z + 2 * d.class_vectors[0, 2])
+    torch.testing.assert_close(emb, 2 * d.class_embedding[0, 2])
+    assert apply_edit(z, d, {"legs": 2.0}, label=1)[1] is None  # a z-only slider leaves the class input alone
+    assert d.acts_on("width", 2) and not d.acts_on("width", 1) and d.acts_on("legs", 1)
+    assert slider_info(d, "width", CLASSES)["classes"] == ["Pullover"]
+    assert slider_info(d, "width", CLASSES)["per_class"]["Pullover"]["own_sd"] == 1.3
+
+
+def test_the_generate_tab_lists_only_the_sliders_acting_on_the_class(tmp_path: Path) -> None:
+    from gan.app.context import load_context
+    from gan.app.generate import generate_view, make_view, slider_states
+    from gan.app.inputs import AppInputError
+    ctx = load_context(local_dir=str(_per_class_folder(tmp_path)))
+    shown = {n: (v, lab, info) for n, (v, lab, info) in zip(ctx.direction_names, slider_states(ctx, 2))}
+    assert shown["width"][0] and not shown["legs"][0]  # Pullover: width only
+    assert "+1.30 sd" in shown["width"][1] and "for Pullover at +3" in shown["width"][2]
+    assert "G's class input" in shown["width"][2]
+    with pytest.raises(AppInputError, match="does not act on class 'Pullover'.*Trouser"):
+        make_view(ctx, 5, "Pullover", 1.0, {"legs": 1.0})  # the API says so instead of ignoring it
+    assert make_view(ctx, 5, "Pullover", 1.0, [0.0, 1.0]).sliders == {}  # the tab's hidden slider: dropped
+    plain = generate_view(ctx, make_view(ctx, 5, "Pullover")).image.tobytes()
+    moved = generate_view(ctx, make_view(ctx, 5, "Pullover", 1.0, {"width": 2.0}))
+    assert moved.emb is not None and moved.image.tobytes() != plain
+    morph = generate_view(ctx, make_view(ctx, 5, "Pullover", 1.0, None, morph_to="Coat", morph=1.0)).image
+    coat = generate_view(ctx, make_view(ctx, 5, "Coat")).image
+    assert morph.tobytes() == coat.tobytes()  # the morph's far end is the other class, exactly
+    assert generate_view(ctx, make_view(ctx, 5, "Pullover", 1.0, None, morph_to="Coat", morph=0.0)).image.tobytes() \
+        == plain

@@ -29,6 +29,8 @@ class View:
     truncation: float = 1.0
     sliders: dict[str, float] = field(default_factory=dict)
     base: list[float] | None = None  # a projected / uploaded latent that replaces the seed's
+    morph_to: int | None = None  # class morph: G's class input moves from label towards this class ...
+    morph: float = 0.0  # ... by this much (0: label, 1: morph_to)
 
 
 @dataclass
@@ -38,11 +40,17 @@ class Rendered:
     image: Image.Image  # (28*IMAGE_SCALE)^2, crisp
     z: torch.Tensor  # (z_dim,)
     label: int | None
+    emb: torch.Tensor | None = None  # (z_dim,) G's class input when sliders or the morph moved it
 
 
 def make_view(ctx: AppContext, seed: Any, class_choice: Any = RANDOM_CLASS, truncation: Any = 1.0,
-              slider_values: list[Any] | dict[str, Any] | None = None, base: list[float] | None = None) -> View:
-    """Validate raw UI/API values into a View (slider_values in direction order, or by name)."""
+              slider_values: list[Any] | dict[str, Any] | None = None, base: list[float] | None = None,
+              morph_to: Any = None, morph: Any = 0.0) -> View:
+    """Validate raw UI/API values into a View (slider_values in direction order, or by name).
+
+    By name (the API), a non-zero slider that does not act on the view's class is an error that says which
+    classes it acts on; in direction order (the Generate tab, which hides such sliders) it is dropped.
+    """
     s = parse_seed(seed) if base is None or seed is not None else 0
     label = parse_class(ctx, class_choice, s)
     trunc = parse_float("truncation", truncation, *L.TRUNCATION_RANGE, default=1.0)
@@ -61,11 +69,19 @@ def make_view(ctx: AppContext, seed: Any, class_choice: Any = RANDOM_CLASS, trun
         items = list(zip(names, vals))
     for k, v in items:
         x = parse_float(k, v, *L.SLIDER_RANGE, default=0.0)
-        if x != 0.0:
+        if x != 0.0 and ctx.directions.acts_on(k, label):
             sliders[k] = x
+        elif x != 0.0 and isinstance(slider_values, dict):
+            acts = ", ".join(ctx.model.class_names[c] for c in ctx.directions.classes(k) or [])
+            raise AppInputError(f"slider {k!r} does not act on class {ctx.model.class_names[label]!r}; it acts on: "
+                                f"{acts}. Use GET /directions to see which sliders act on each class.")
     if base is not None:
         base = check_latent(ctx, base)
-    return View(seed=s, label=label, truncation=trunc, sliders=sliders, base=base)
+    target, amount = None, 0.0
+    if morph_to not in (None, "", "-", "none") and ctx.conditional:
+        target = parse_class(ctx, morph_to, s)
+        amount = parse_float("class morph", morph, 0.0, 1.0, default=0.0)
+    return View(seed=s, label=label, truncation=trunc, sliders=sliders, base=base, morph_to=target, morph=amount)
 
 
 def view_latent(ctx: AppContext, view: View) -> torch.Tensor:
@@ -79,16 +95,50 @@ def view_latent(ctx: AppContext, view: View) -> torch.Tensor:
     return z
 
 
-def render_latent(ctx: AppContext, z: torch.Tensor, label: int | None, scale: int = IMAGE_SCALE) -> Image.Image:
-    """Crisp upscaled PIL image of one latent (z_dim,) and label."""
-    x = L.render_path(ctx.model, z.reshape(1, -1), label)[0]  # (1, 28, 28) in [-1, 1]
+def view_class_input(ctx: AppContext, view: View) -> torch.Tensor | None:
+    """G's class input (z_dim,) of a view: the class's embedding (or the morph's blend) plus the sliders' steps;
+    None when it is just the class's embedding (or the model is unconditional)."""
+    if not ctx.conditional or view.label is None:
+        return None
+    offset = None
+    if view.sliders and ctx.directions is not None:
+        _, offset = L.apply_edit(torch.zeros(ctx.model.z_dim), ctx.directions, view.sliders, view.label)
+    if offset is None and (view.morph_to is None or view.morph == 0.0):
+        return None
+    emb = L.blend_embedding(ctx.model, view.label, view.morph_to if view.morph_to is not None else view.label,
+                            view.morph)
+    return emb if offset is None else emb + offset
+
+
+def render_latent(ctx: AppContext, z: torch.Tensor, label: int | None, scale: int = IMAGE_SCALE,
+                  emb: torch.Tensor | None = None) -> Image.Image:
+    """Crisp upscaled PIL image of one latent (z_dim,) and label (or an explicit class input emb)."""
+    if emb is None:
+        x = L.render_path(ctx.model, z.reshape(1, -1), label)[0]  # (1, 28, 28) in [-1, 1]
+    else:
+        x = L.render(ctx.model, z.reshape(1, -1), emb.reshape(1, -1))[0]
     return L.to_pil(x, scale)
 
 
 def generate_view(ctx: AppContext, view: View) -> Rendered:
-    """Render a view: the image the Generate tab shows and the latent behind it."""
+    """Render a view: the image the Generate tab shows and the latent (and class input) behind it."""
     z = view_latent(ctx, view)
-    return Rendered(render_latent(ctx, z, view.label), z, view.label)
+    emb = view_class_input(ctx, view)
+    return Rendered(render_latent(ctx, z, view.label, emb=emb), z, view.label, emb)
+
+
+def class_reading(ctx: AppContext, view: View, top: int = 3) -> str:
+    """The metric classifier's reading of a view's image, e.g. 'Pullover 71%, Coat 22%, Shirt 5%' ('' without one)."""
+    from ..classifier import metric_classifier
+    clf = metric_classifier(ctx.model)
+    if clf is None or not ctx.conditional:
+        return ""
+    z, emb = view_latent(ctx, view), view_class_input(ctx, view)
+    emb = L.class_embedding(ctx.model, view.label) if emb is None else emb
+    with torch.no_grad():
+        p = torch.softmax(clf(L.render(ctx.model, z.reshape(1, -1), emb.reshape(1, -1))), 1)[0]
+    best = p.argsort(descending=True)[:top].tolist()
+    return ", ".join(f"{ctx.model.class_names[i]} {float(p[i]):.0%}" for i in best)
 
 
 def random_seed() -> int:
@@ -102,7 +152,8 @@ def variations_grid(ctx: AppContext, view: View, *, n: int = 16, strength: float
     g = torch.Generator().manual_seed(view.seed + 7919)
     zs = z.reshape(1, -1) + strength * torch.randn(n, ctx.model.z_dim, generator=g)
     zs[0] = z  # top-left: the current image
-    imgs = L.render_path(ctx.model, zs, view.label)
+    emb = view_class_input(ctx, view)
+    imgs = L.render_path(ctx.model, zs, view.label) if emb is None else L.render(ctx.model, zs, emb.expand(n, -1))
     return grid_image(imgs, nrow=int(math.sqrt(n)), scale=4, padding=2)
 
 
@@ -166,18 +217,46 @@ def direction_groups(ctx: AppContext) -> list[tuple[str, list[str], bool]]:
     return groups
 
 
-def direction_info(ctx: AppContext, name: str) -> str | None:
-    """The note under a slider: the classes it acts on (per-class sliders), and how often the class survives +3."""
+def direction_info(ctx: AppContext, name: str, label: int | None = None) -> str | None:
+    """The note under a slider: what it measurably does for the class shown (or which classes it acts on)."""
     d = ctx.directions
-    cls = d.classes(name)
+    i = d.index[name]
+    cname = ctx.model.class_names[label] if label is not None and ctx.conditional else None
+    per = d.class_info[i].get(cname) if cname else None
+    if per:
+        other, v = per.get("largest_other", ["-", 0.0])
+        where = " (moves z and G's class input)" if per.get("space") == "z+class" else ""
+        return (f"for {cname} at +3: {name} {per['own_sd']:+.2f} sd, largest other {other} {v:+.2f} sd; "
+                f"class kept {per['class_kept']:.0%}{where}")
     parts = []
+    cls = d.classes(name)
     if cls is not None:
-        names = ctx.model.class_names
-        parts.append("acts on " + ", ".join(names[c] for c in cls) + " (other classes: no effect)")
-    kept = d.class_kept[d.index[name]]
+        parts.append("acts on " + ", ".join(ctx.model.class_names[c] for c in cls))
+    kept = d.class_kept[i]
     if not math.isnan(kept):
         parts.append(f"class kept at +3 for {kept:.0%}")
     return "; ".join(parts) or None
+
+
+def slider_label(ctx: AppContext, name: str, label: int | None = None) -> str:
+    """A slider's label, with its own measured effect for the class shown where it was measured per class."""
+    d = ctx.directions
+    i = d.index[name]
+    cname = ctx.model.class_names[label] if label is not None and ctx.conditional else None
+    per = d.class_info[i].get(cname) if cname else None
+    if not per or d.kinds[i] != "attribute":
+        return d.labels[i]
+    a = L.ATTRIBUTES.get(name)
+    words = f"{a.more} / {a.less}" if a is not None else name
+    return f"{name}: {words} ({per['own_sd']:+.2f} sd at +3)"
+
+
+def slider_states(ctx: AppContext, label: int | None) -> list[tuple[bool, str, str | None]]:
+    """(visible, label, note) of every slider, in direction order, for the class shown: only those acting on it."""
+    d = ctx.directions
+    if d is None:
+        return []
+    return [(d.acts_on(n, label), slider_label(ctx, n, label), direction_info(ctx, n, label)) for n in d.names]
 
 
 def directions_markdown(ctx: AppContext) -> str:

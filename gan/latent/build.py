@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     try:
         path = write_directions(args.folder, n=args.n, k=args.k, seed=args.seed, verbose=True, n_tune=args.tune,
-                                n_check=args.check, spaces=tuple(s.strip() for s in args.spaces.split(",") if s.strip()),
+                                n_check=args.check,
+                                spaces=tuple(s.strip() for s in args.spaces.split(",") if s.strip()),
                                 classifier=None if args.no_classifier else "auto")
     except (ModelFormatError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
