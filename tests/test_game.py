@@ -1,4 +1,4 @@
-"""The Game without a browser: the toy reaches the equilibrium, the presets teach their lessons, caps hold, CLI errors."""
+"""The Game headless: the toy reaches equilibrium, presets teach their lessons, caps hold, CLI errors are short."""
 
 from __future__ import annotations
 

@@ -29,13 +29,13 @@ from gan.game.frames import charts, histograms, main_image
 from gan.game.headless import RunOptions, make_session
 from gan.game.presets import PRESETS, preset
 from gan.game.session import Session
-from gan.game.toy import TOY_DATA, ToyError, points_from_sketch
+from gan.game.toy import ToyError, points_from_sketch
 from gan.images import ImageInputError, from_editor
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0  # the timer's period
-TICK_TRAIN_SECONDS = 0.5  # training time per tick; drawing the frame follows
+TICK_TRAIN_SECONDS = 0.8  # training time per tick; drawing the frame follows
 GAME_CONCURRENCY = int(os.environ.get("GAN_GAME_CONCURRENCY", "1"))
 CAPS = Caps(max_steps=int(os.environ.get("GAN_GAME_MAX_STEPS", "20000")),
             max_seconds=float(os.environ.get("GAN_GAME_MAX_SECONDS", "900")))
@@ -162,7 +162,8 @@ def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
     """One timer tick: play rounds for TICK_TRAIN_SECONDS with the current controls, then draw."""
     s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
     tick = s.advance(seconds=TICK_TRAIN_SECONDS)
-    return (s, gr.Timer(active=tick.stopped is None), *_frame(s))
+    # never re-activate the timer here: a tick still running when Pause is clicked must not undo the pause
+    return (s, gr.skip() if tick.stopped is None else gr.Timer(active=False), *_frame(s))
 
 
 @_guard
@@ -194,21 +195,48 @@ def on_pause():
     return gr.Timer(active=False)
 
 
-def on_preset(preset_name: str, mode: str):
-    """Fill the controls from a preset and show its lesson."""
+def _preset_controls(preset_name: str, mode: str) -> tuple:
     p = preset(preset_name)
     s = p.settings(MODES[mode])
-    return s.loss, s.lr_d, s.lr_g, s.k, s.gamma, f"**{p.title}.** {p.lesson}"
+    return (s, (s.loss, s.lr_d, s.lr_g, s.k, s.gamma, f"**{p.title}.** {p.lesson}"))
 
 
-def on_data(data: str):
-    """Show the drawing pad only for 'my drawing'."""
-    return gr.update(visible=data == "drawn", open=data == "drawn")
+def on_preset(state, mode, data, preset_name, sketch, *_controls):
+    """A preset fills the controls, shows its lesson and starts a fresh game (paused), in one event."""
+    settings, controls = _preset_controls(preset_name, mode)
+    return (*controls, *_fresh(state, mode, data, preset_name, sketch, settings))
 
 
-def on_mode(mode: str):
-    """The data choice only applies to the toy."""
-    return gr.update(visible=MODES[mode] == "toy")
+def on_mode(state, mode, data, preset_name, sketch, *_controls):
+    """Switch between the toy and Fashion-MNIST: the preset's settings for that mode, a fresh game."""
+    settings, controls = _preset_controls(preset_name, mode)
+    return (gr.update(visible=MODES[mode] == "toy"), *controls,
+            *_fresh(state, mode, data, preset_name, sketch, settings))
+
+
+def on_data(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+    """Another toy distribution: a fresh game; the drawing pad shows for 'my drawing'."""
+    pad = gr.update(visible=data == "drawn", open=data == "drawn")
+    if data == "drawn" and not _has_drawing(sketch):  # nothing drawn yet: wait for the drawing
+        _release(state)
+        return (pad, None, gr.Timer(active=False),
+                *_frame(None, "Draw some strokes on the pad, then press Reset or Play."))
+    return (pad, *on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma))
+
+
+def _has_drawing(sketch: Any) -> bool:
+    try:
+        _points(sketch)
+        return True
+    except (ToyError, ImageInputError):
+        return False
+
+
+@_guard
+def _fresh(state, mode, data, preset_name, sketch, settings: Settings):
+    _release(state)
+    s = _new_session(mode, data, preset_name, sketch, settings)
+    return (s, gr.Timer(active=False), *_frame(s))
 
 
 INTRO = """D learns to tell real from generated; G learns to fool D. At the optimum, D(x) = 1/2 everywhere.
@@ -278,8 +306,7 @@ def _wire(state, timer, mode, data, pad, pad_box, pre, lesson, controls: list, b
     buttons["step_g"].click(on_step_g, inputs, outputs, **heavy)
     buttons["reset"].click(on_reset, inputs, outputs, **heavy)
     buttons["pause"].click(on_pause, None, timer, api_visibility="private", show_progress="hidden")
-    fresh = dict(fn=on_reset, inputs=inputs, outputs=outputs, **heavy)
-    pre.input(on_preset, [pre, mode], [*controls, lesson], api_visibility="private").then(**fresh)
-    mode.input(on_mode, mode, data, api_visibility="private").then(
-        on_preset, [pre, mode], [*controls, lesson], api_visibility="private").then(**fresh)
-    data.input(on_data, data, pad_box, api_visibility="private").then(**fresh)
+    # one event each, in the same queue as Play: a Play clicked right after a switch runs after it
+    pre.input(on_preset, inputs, [*controls, lesson, *outputs], **heavy)
+    mode.input(on_mode, inputs, [data, *controls, lesson, *outputs], **heavy)
+    data.input(on_data, inputs, [pad_box, *outputs], **heavy)

@@ -65,8 +65,11 @@ def image_sampler(images: torch.Tensor):
 
 
 def default_settings() -> Settings:
-    """The Fashion-MNIST mode's defaults: DCGAN's Adam, the non-saturating loss, batch 64."""
-    return Settings(loss="ns", lr_d=2e-4, lr_g=2e-4, k=1, gamma=0.0, batch=64)
+    """The Fashion-MNIST mode's defaults: the non-saturating loss, Adam(0.5, 0.999) at 1e-3, batch 64.
+
+    1e-3 rather than DCGAN's 2e-4: these players are small, and garments appear in about a third of the rounds.
+    """
+    return Settings(loss="ns", lr_d=1e-3, lr_g=1e-3, k=1, gamma=0.0, batch=64)
 
 
 class FashionGame:

@@ -14,12 +14,16 @@ import numpy as np
 import torch
 
 from gan.game.engine import Game, Settings, g_objective, probabilities
-from gan.game.toy import (GRID_CELLS, LIMIT, ToyDiscriminator, ToyGenerator, grid_density, grid_points,
-                          js_divergence, toy_sampler)
+from gan.game.toy import ToyDiscriminator, ToyGenerator, grid_density, grid_points, js_divergence, toy_sampler
 
 JS_SAMPLES = 4096
 SHOWN_POINTS = 384  # points drawn on the frame (and arrows on the generated ones)
 HEATMAP_CELLS = 64
+
+
+def default_settings() -> Settings:
+    """The toy's defaults: non-saturating loss, a small R1 (0.1), Adam(0.5, 0.999) at 5e-4, batch 256."""
+    return Settings(loss="ns", lr_d=5e-4, lr_g=5e-4, k=1, gamma=0.1, batch=256)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class PlaneGame:
         G = ToyGenerator(nets.z_dim, nets.g_width, nets.g_depth)
         D = ToyDiscriminator(nets.d_width, nets.d_depth)
         self.data, self.nets = data, nets
-        self.game = Game(G, D, sampler, nets.z_dim, settings or Settings(), seed=seed)
+        self.game = Game(G, D, sampler, nets.z_dim, settings or default_settings(), seed=seed)
         fixed = torch.Generator().manual_seed(seed + 1)
         self.real_ref = sampler(JS_SAMPLES, fixed)  # (JS_SAMPLES, 2)
         self.z_ref = torch.randn(JS_SAMPLES, nets.z_dim, generator=fixed)
@@ -89,6 +93,3 @@ class PlaneGame:
         return PlaneView(heat.view(HEATMAP_CELLS, HEATMAP_CELLS).numpy(), self.real_ref[:n].numpy(),
                          fake.numpy(), (-grad).numpy())
 
-
-PLANE_LIMIT = LIMIT
-PLANE_CELLS = GRID_CELLS

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from gan.game.engine import Settings
 from gan.game.fashion import default_settings as fashion_defaults
 from gan.game.plane import ToyNets
+from gan.game.plane import default_settings as toy_defaults
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Preset:
         return self.toy if kind == "toy" else self.fashion
 
 
-TOY_DEFAULT = Settings(loss="ns", lr_d=5e-4, lr_g=5e-4, k=1, gamma=0.1, batch=256)
+TOY_DEFAULT = toy_defaults()
 _F = fashion_defaults()
 _STRONG_D = dict(lr_d=2e-3, lr_g=5e-4, k=5, gamma=0.0)
 
@@ -46,12 +47,12 @@ PRESETS: dict[str, Preset] = {
         "Minimax (saturating) loss, strong D",
         "D wins at once, D(G(z)) drops to 0, and G's loss log(1 - D(G(z))) goes flat: G's gradient "
         "(arrows, 4th chart) nearly vanishes and G barely moves.",
-        Settings(loss="minimax", batch=256, **_STRONG_D), _F.changed(loss="minimax", lr_d=4e-4, k=3)),
+        Settings(loss="minimax", batch=256, **_STRONG_D), _F.changed(loss="minimax", lr_d=2e-3, k=3)),
     "non-saturating": Preset(
         "Non-saturating loss, same strong D",
         "The same strong D, but G maximises log D(G(z)): its gradient is largest exactly when D wins, "
         "so G moves towards the data at once.",
-        Settings(loss="ns", batch=256, **_STRONG_D), _F.changed(loss="ns", lr_d=4e-4, k=3)),
+        Settings(loss="ns", batch=256, **_STRONG_D), _F.changed(loss="ns", lr_d=2e-3, k=3)),
     "mode-collapse": Preset(
         "Mode collapse: G too strong (its learning rate 10x D's)",
         "G outruns D: its points gather where D currently says 'real', D moves, and G hops to the next "

@@ -141,7 +141,7 @@ def histograms_image(history: list[dict], width: float = 6.4) -> Image.Image:
         if rows:
             h = np.asarray([r[key] for r in _thin(rows, 400)], dtype=float).T  # (bins, time)
             h = h / np.maximum(h.sum(0, keepdims=True), 1)
-            ax.imshow(h, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=0.5,
+            ax.imshow(h, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=0.3,
                       extent=(0, max(x_end, 1), 0, 1), interpolation="nearest")
         ax.axhline(0.5, color="#d62728", ls="--", lw=1)
         ax.text(0.01, 0.52, "D = 1/2", color="#d62728", fontsize=7, transform=ax.transAxes)
