@@ -3,6 +3,8 @@
     python -m gan.hub push runs/fashion-mnist me/fashion-gan [--private] [--revision BRANCH]
     python -m gan.hub resolve [--repo me/fashion-gan] [--revision main] [--local-dir DIR]
 
+push_space uploads a folder staged by gan.space (`fashion-gan space OWNER/NAME`) to a Gradio Space.
+
 Push uploads only the GAN's own files (config.json, *.safetensors, README.md, images, *.json,
 metrics.jsonl); training checkpoints (ckpts/), progress frames (progress/) and best/ stay local, and so do
 a metric classifier or reference cache that an older folder may still hold (they ship with the package,
@@ -20,9 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 from .pretrained import DISCRIMINATOR_FILE, GENERATOR_FILE, GAN, ModelFormatError
 
@@ -34,6 +37,9 @@ UPLOAD_PATTERNS = ["config.json", "*.safetensors", "README.md", "*.png", "*.gif"
 UPLOAD_IGNORE = ["*/*", ".*", "*.tmp", "classifier.safetensors", "classifier.json", "metric_references.json"]
 # what the app downloads (never *.bin / *.pt / *.pkl: nothing that could be unpickled)
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.png", "*.gif", "*.jsonl"]
+# a staged Space needs these; an upload replaces the code and model folders it holds (stale files go)
+SPACE_FILES = ("README.md", "app.py", "requirements.txt")
+SPACE_DELETE = ["gan/*", "checkpoints/*", "assets/*"]
 DEFAULT_PROBE_TIMEOUT_S = 5.0
 NO_TOKEN = "no Hugging Face token: set HF_TOKEN or run `hf auth login`"
 
@@ -100,7 +106,7 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
     if not token:
         raise PushError(f"{NO_TOKEN}; {saved}")
     api = HfApi(token=token)
-    try:
+    with _translated_errors(repo_id, token, saved):
         _probe(api, repo_id, None, _probe_timeout())
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
@@ -109,6 +115,44 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
                                    allow_patterns=UPLOAD_PATTERNS, ignore_patterns=UPLOAD_IGNORE,
                                    delete_patterns=delete_patterns, create_pr=create_pr,
                                    commit_message=commit_message or f"Upload GAN model folder {folder.name}")
+    pr_url = getattr(commit, "pr_url", None) if create_pr else None
+    return str(pr_url) if pr_url else str(url) + (f"/tree/{revision}" if revision else "")
+
+
+def push_space(folder: Path | str, repo_id: str, *, private: bool | None = False, token: str | None = None,
+               hardware: str | None = None, later: str | None = None) -> str:
+    """Upload a staged Space folder (app.py, README.md with front matter, ...) to the Gradio Space repo_id."""
+    from huggingface_hub import HfApi
+    folder = Path(folder)
+    missing = [f for f in SPACE_FILES if not (folder / f).is_file()]
+    if missing:
+        raise PushError(f"{folder} is not a staged Space (missing {', '.join(missing)}); stage one with: "
+                        f"fashion-gan space {repo_id} --dry-run --out {folder}")
+    try:
+        check_repo_id(repo_id)
+    except ValueError as e:
+        raise PushError(str(e)) from None
+    saved = f"the Space is staged in {folder}" + (f"; upload it later with: {later}" if later else "")
+    token = token or _cached_token()
+    if not token:
+        raise PushError(f"{NO_TOKEN}; {saved}")
+    api = HfApi(token=token)
+    with _translated_errors(repo_id, token, saved):
+        _probe(api, repo_id, None, _probe_timeout(), repo_type="space")
+        url = api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True,
+                              space_hardware=hardware)
+        api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=folder, delete_patterns=SPACE_DELETE,
+                          commit_message=f"Deploy the Fashion-MNIST GAN app ({folder.name})")
+    return str(url)
+
+
+@contextmanager
+def _translated_errors(repo_id: str, token: str, saved: str) -> Iterator[None]:
+    """Hub failures inside the block become one PushError line that never shows the token."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+    try:
+        yield
     except _network_errors() as e:
         where = "" if constants.ENDPOINT.rstrip("/") == "https://huggingface.co" else f" at {constants.ENDPOINT}"
         msg = f"could not reach the Hugging Face Hub{where} ({_reason(e)}); {saved}"
@@ -122,8 +166,6 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
         else:
             msg = f"the Hugging Face Hub rejected the push to {repo_id} ({first[:300]}); {saved}"
         raise PushError(_redact(msg, token)) from None
-    pr_url = getattr(commit, "pr_url", None) if create_pr else None
-    return str(pr_url) if pr_url else str(url) + (f"/tree/{revision}" if revision else "")
 
 
 def has_token() -> bool:
@@ -257,11 +299,11 @@ def _fetch_snapshot(repo: str, revision: str | None, timeout: float) -> tuple[Pa
     return Path(folder), "cached snapshot" + (", offline mode" if offline else ""), warning
 
 
-def _probe(api, repo_id: str, revision: str | None, timeout: float) -> None:
+def _probe(api, repo_id: str, revision: str | None, timeout: float, repo_type: str | None = None) -> None:
     """One metadata request with a short timeout, so an unreachable Hub fails fast (snapshot_download has none)."""
     from huggingface_hub.errors import RepositoryNotFoundError
     try:
-        api.repo_info(repo_id, revision=revision, timeout=timeout)
+        api.repo_info(repo_id, revision=revision, timeout=timeout, repo_type=repo_type)
     except RepositoryNotFoundError:
         if revision is None and api.token is not None:  # pushing to a new repo: the Hub answered, that is enough
             return
