@@ -188,6 +188,61 @@ def test_noop_round_trip(client):
     assert client.predict(2.5, api_name="/noop") == 2.5
 
 
+GENERATE_CASES = [dict(seed=s, class_name=c, truncation=t, sliders=sl) for s, c, t, sl in [
+    (1, "random", 1.0, {}), (2, "Bag", 0.7, {}), (3, "Sneaker", 1.0, {"PC1": 2.0}), (4, "3", 1.3, {"brightness": -1.5}),
+    (5, "Dress", 0.5, {"PC1": -3.0, "brightness": 1.0}), (1, "random", 1.0, {}), (6, "Coat", 1.0, {}), (7, "0", 0.9, {}),
+]] * 3
+
+
+def test_concurrent_generate_requests_are_batched_and_match_single_calls(server, client):
+    """24 clients at once: Gradio batches them into shared forward passes; each gets the image of a single call."""
+    from concurrent.futures import ThreadPoolExecutor
+    single = [Path(client.predict(api_name="/generate", **kw)).read_bytes() for kw in GENERATE_CASES[:8]]
+
+    def call(kw: dict) -> bytes:
+        c = Client(server.url, verbose=False)
+        try:
+            return Path(c.predict(api_name="/generate", **kw)).read_bytes()
+        finally:
+            c.close()
+    with ThreadPoolExecutor(len(GENERATE_CASES)) as pool:
+        together = list(pool.map(call, GENERATE_CASES))
+    assert together == single * 3
+    assert single[0] == single[5] and len(set(single)) == 7
+    dep = next(d for d in client.config["dependencies"] if d.get("api_name") == "generate")
+    assert dep["batch"] is True and dep["max_batch_size"] > 1
+
+
+def test_generate_batch_function_returns_the_single_call_images(tmp_path):
+    """The function Gradio calls with a batch gives, per request, the bytes of the single-request path."""
+    from gan.app.context import load_context
+    from gan.app.endpoints import Api
+    folder = make_tiny_model(tmp_path / "model")
+    api = Api(load_context(local_dir=str(folder)))
+    cases = GENERATE_CASES[:8]
+    (files,) = api.generate_batch(*[[kw[k] for kw in cases] for k in ("seed", "class_name", "truncation", "sliders")])
+    assert len(files) == len(cases)
+    for f, kw in zip(files, cases):
+        assert Path(f.path).read_bytes() == Path(api.generate(**kw).path).read_bytes()
+    with pytest.raises(Exception, match="Hat"):  # one bad request in a batch: the error names it
+        api.generate_batch([1, 2], ["Bag", "Hat"], [1.0, 1.0], [{}, {}])
+
+
+def test_heavy_endpoints_share_one_concurrency_limit(tmp_path):
+    """Every endpoint that can take seconds queues in one group; /generate, /score and the others stay apart."""
+    import gradio as gr
+    from gan.app.context import load_context
+    from gan.app.endpoints import register_api
+    folder = make_tiny_model(tmp_path / "model")
+    with gr.Blocks() as demo:
+        register_api(load_context(local_dir=str(folder)), heavy=dict(concurrency_limit=1, concurrency_id="heavy"))
+    deps = {f.api_name: f for f in demo.fns.values()}
+    heavy = {n for n, f in deps.items() if f.concurrency_id == "heavy"}
+    assert heavy == {"interpolate", "interpolate_path", "project"} and deps["project"].concurrency_limit == 1
+    assert deps["generate"].batch and deps["generate"].max_batch_size > 1
+    assert len({deps[n].concurrency_id for n in ("generate", "score", "interpolate")}) == 3
+
+
 @pytest.mark.slow
 def test_short_load_test_has_no_errors(server):
     import sys

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..images import ImageInputError
 from .context import AppContext
+from .batching import render_views
 from .generate import directions_list, generate_view, make_view
 from .inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError
 from .interpolate import endpoint_from_seed, interpolate_path
@@ -35,6 +36,8 @@ from .score import score_inputs
 from .scratch import save_png
 
 log = logging.getLogger(__name__)
+GENERATE_BATCH = int(os.environ.get("GAN_APP_GENERATE_BATCH", "16"))  # /generate's max_batch_size (1 = no batching)
+GENERATE_CONCURRENCY = int(os.environ.get("GAN_APP_GENERATE_CONCURRENCY", "2"))  # /generate batches at once
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -109,6 +112,11 @@ class Api:
         """
         view = make_view(self.ctx, seed, class_name, truncation, sliders or {})
         return png_result(generate_view(self.ctx, view).image)
+
+    def generate_batch(self, seed: list, class_name: list, truncation: list, sliders: list) -> tuple[list]:
+        """/generate for a batch of requests (Gradio's ``batch=True``): one list per parameter, one forward pass."""
+        views = [make_view(self.ctx, s, c, t, sl or {}) for s, c, t, sl in zip(seed, class_name, truncation, sliders)]
+        return ([png_result(im) for im in render_views(self.ctx, views)],)
 
     def _stops(self, seeds: list, classes: list | None, truncation: float) -> list:
         """Endpoints of seeds[i] with classes[i] (default "random"; one class for all is repeated)."""
@@ -239,11 +247,20 @@ class Api:
 
 
 def register_api(ctx: AppContext, *, heavy: dict[str, Any]) -> Api:
-    """Register the named endpoints with gr.api inside the current gr.Blocks (heavy: /project's concurrency)."""
+    """Register the named endpoints with gr.api inside the current gr.Blocks.
+
+    heavy (a shared concurrency_id and limit) goes to every endpoint that can take seconds (/interpolate,
+    /interpolate_path, /project), so they queue behind each other and never hold the workers the cheap
+    endpoints use; /generate is batched in its own group, /score, /directions and the UI's events share the rest.
+    """
     api = Api(ctx)
-    gr.api(api.generate, api_name="generate")
-    gr.api(api.interpolate, api_name="interpolate")
-    gr.api(api.interpolate_path, api_name="interpolate_path")
+    if GENERATE_BATCH > 1:  # concurrent requests share one forward pass; documented as one request
+        gr.api(functools.wraps(api.generate)(user_errors(api.generate_batch)), api_name="generate", batch=True,
+               max_batch_size=GENERATE_BATCH, concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY)
+    else:
+        gr.api(api.generate, api_name="generate")
+    gr.api(api.interpolate, api_name="interpolate", **heavy)
+    gr.api(api.interpolate_path, api_name="interpolate_path", **heavy)
     gr.api(api.directions, api_name="directions")
     gr.api(api.score, api_name="score")
     gr.api(api.project, api_name="project", **heavy)
