@@ -247,9 +247,8 @@ def test_heavy_endpoints_share_one_concurrency_limit(tmp_path):
 def test_short_load_test_has_no_errors(server):
     import sys
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from load_test import run_load
-    res = run_load(server.url, users=10, seconds=15, max_requests=3000, score_fraction=0.3, procs=2)
-    assert res["requests"] >= 20, res
+    from serve_load import run_load
+    res = run_load(server.url, clients=10, seconds=15, score_fraction=0.3)
     assert res["errors"] == 0, res["error_kinds"]
     assert res["generate"]["n"] > 0 and res["score"]["n"] > 0
     # the app still answers normally afterwards
