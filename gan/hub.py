@@ -29,7 +29,10 @@ from typing import Iterator, Literal
 
 from .pretrained import DISCRIMINATOR_FILE, GENERATOR_FILE, GAN, ModelFormatError
 
-EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# the shipped model: checkpoints/ beside the package in a checkout, else the copy installed with it
+_CHECKOUT_MODEL = Path(__file__).resolve().parent.parent / "checkpoints"
+EMBEDDED_DIR = (_CHECKOUT_MODEL if (_CHECKOUT_MODEL / "config.json").is_file()
+                else Path(__file__).resolve().parent / "checkpoints")
 MODEL_FILES = ("config.json", GENERATOR_FILE, DISCRIMINATOR_FILE)
 # what goes to the Hub: top-level artifacts only ("*/*" drops ckpts/, progress/, best/ and any other subfolder)
 UPLOAD_PATTERNS = ["config.json", "*.safetensors", "README.md", "*.png", "*.gif", "*.json", "metrics.jsonl"]

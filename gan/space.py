@@ -78,8 +78,8 @@ def front_matter(requirements: Path, *, model_repo: str | None = None) -> str:
     if len(SHORT_DESCRIPTION) > MAX_SHORT_DESCRIPTION:
         raise SpaceError(f"short_description has {len(SHORT_DESCRIPTION)} characters; Spaces accept "
                          f"{MAX_SHORT_DESCRIPTION}")
-    data = SpaceCardData(title=TITLE, sdk="gradio", sdk_version=pins["gradio"], python_version=tested_python(requirements),
-                         app_file="app.py", license="mit", models=[model_repo] if model_repo else None,
+    data = SpaceCardData(title=TITLE, sdk="gradio", sdk_version=pins["gradio"],
+                         python_version=tested_python(requirements), app_file="app.py", license="mit", models=[model_repo] if model_repo else None,
                          datasets=["fashion_mnist"], tags=["gan", "pytorch", "image-generation", "fashion-mnist"],
                          emoji="👗", colorFrom="indigo", colorTo="pink", pinned=False,
                          short_description=SHORT_DESCRIPTION, suggested_hardware="cpu-basic")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
 import re
+import subprocess
+import sys
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
+
+from app_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -35,3 +44,76 @@ def test_requirements_pins_satisfy_the_package_ranges() -> None:
     for pin in pins:
         version = next(iter(pin.specifier)).version
         assert ranges[_name(str(pin))].specifier.contains(version), f"{pin} is outside {ranges[_name(str(pin))]}"
+
+
+def test_every_subpackage_is_listed() -> None:
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "gan").rglob("__init__.py")}
+    assert found <= listed, f"packages pyproject.toml does not install: {sorted(found - listed)}"
+    assert PYPROJECT["tool"]["setuptools"]["package-dir"] == {"gan.checkpoints": "checkpoints"}
+
+
+def test_the_console_script_and_its_commands() -> None:
+    assert PYPROJECT["project"]["scripts"] == {"fashion-gan": "gan.cli:main"}
+    from gan.cli import _commands
+    assert {"train", "app", "sample", "evaluate", "push", "space"} <= set(_commands())
+
+
+def test_the_pypi_readme_has_no_space_front_matter() -> None:
+    readme = (ROOT / PYPROJECT["project"]["readme"]).read_text(encoding="utf-8")
+    assert not readme.startswith("---"), "the PyPI readme starts with YAML front matter (the Space's is generated)"
+
+
+@pytest.mark.slow
+def test_pip_install_gives_the_command_and_a_model_outside_the_checkout(tmp_path: Path) -> None:
+    """`pip install .` into a fresh venv (system packages, pip and setuptools visible: nothing is downloaded):
+    the command runs, and the shipped model loads and the app serves it from the installed package, in a
+    folder that is not the checkout."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True, timeout=120)
+    py, bin_dir = venv / "bin" / "python", venv / "bin"
+    r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+                        str(ROOT)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GAN_", "PYTHONPATH"))}
+    env.update(PATH=f"{bin_dir}:{env.get('PATH', '')}", HF_HUB_OFFLINE="1")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+
+    def cmd(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), capture_output=True, text=True, timeout=300, cwd=work, env=env)
+    r = cmd(str(bin_dir / "fashion-gan"), "--help")
+    assert r.returncode == 0 and "space" in r.stdout and "train" in r.stdout, r.stderr
+    r = cmd(str(bin_dir / "fashion-gan"), "resolve")
+    assert r.returncode == 0, r.stderr
+    folder = Path(r.stdout.split("folder: ")[1].strip())
+    assert folder.is_relative_to(venv) and folder.name == "checkpoints", r.stdout
+    r = cmd(str(py), "-c", "import gan; from gan.hub import load_from_env; m, s = load_from_env(); "
+                           "print(gan.__file__, s.kind, tuple(m.generate(2, seed=0, labels=3).shape))")
+    assert r.returncode == 0, r.stderr
+    assert str(venv) in r.stdout and "embedded (2, 1, 28, 28)" in r.stdout
+    r = cmd(str(bin_dir / "fashion-gan"), "sample", "--model", str(folder), "--n", "4", "--out", "s.npz")
+    assert r.returncode == 0 and (work / "s.npz").is_file(), r.stderr
+    r = cmd(str(bin_dir / "fashion-gan"), "train", "--help")
+    assert r.returncode == 0 and "--push-to-hub" in r.stdout and "fashion-gan train" in r.stdout
+    port = free_port()
+    log = tmp_path / "app.log"
+    app = subprocess.Popen([str(bin_dir / "fashion-gan"), "app", "--port", str(port)], cwd=work,
+                           env={**env, "GAN_APP_SCRATCH": str(tmp_path / "scratch"),
+                                "GRADIO_ANALYTICS_ENABLED": "False"},
+                           stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    try:
+        info = None
+        for _ in range(600):
+            assert app.poll() is None, log.read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2) as resp:
+                    info = json.loads(resp.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert info and "/generate" in info["named_endpoints"], log.read_text()[-2000:]
+    finally:
+        app.terminate()
+        app.wait(10)

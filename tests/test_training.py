@@ -367,12 +367,12 @@ def test_rpgan_loss_is_relativistic() -> None:
 def test_extras_run_after_a_full_fashion_mnist_run_unless_turned_off(
         extras: bool, fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gan.train.outputs
-    calls: list[Path] = []
-    monkeypatch.setattr(gan.train.outputs, "postprocess", calls.append)
+    calls: list[tuple] = []  # the finisher always renders the card; the extras only after a full run
+    monkeypatch.setattr(gan.train.outputs, "finish", lambda folder, extras=None: calls.append((folder, extras)))
     args = tiny_args(fake_fashion, tmp_path / "run", *([] if extras else ["--no-extras"]), steps=1)
     i = args.index("--limit")
     assert run_main(args[:i] + args[i + 2:]) == 0  # all 320 images: a full run, not a smoke run
-    assert calls == ([tmp_path / "run"] if extras else [])
+    assert calls == [(tmp_path / "run", None if extras else ())]
 
 
 def _fixed_penalties(monkeypatch: pytest.MonkeyPatch, calls: list[int]) -> None:
