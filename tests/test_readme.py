@@ -1,6 +1,6 @@
 """The README's Python examples run as written, on the shipped model (checkpoints/) and the app serving it.
 
-Every ```python block of README.md is one of two kinds, and each is executed here:
+Every ```python block of README.md (and of docs/app.md) is one of two kinds, and each is executed here:
 - a gradio_client example: run against `python app.py` serving checkpoints/ (its localhost URL is
   replaced by the test server's; "my_shirt.jpg" is a real Fashion-MNIST test image);
 - a `from gan import GAN` example: run from the repository root, as a reader of the README would.
@@ -18,6 +18,7 @@ import pytest
 from app_server import ROOT
 
 README = ROOT / "README.md"
+DOCS = [README, ROOT / "docs" / "app.md"]  # the pages whose python blocks are run
 SHIPPED = ROOT / "checkpoints"
 EXAMPLE_IMAGE = ROOT / "assets" / "examples" / "real_t_shirt_top_test19.png"
 LOCAL_URL = "http://localhost:7860/"
@@ -40,10 +41,12 @@ def kind(block: str) -> str:
 
 
 BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+DOC_BLOCKS = [b for page in DOCS for b in python_blocks(page.read_text(encoding="utf-8"))]
 
 
 def test_the_readme_has_both_kinds_of_example_and_no_other() -> None:
     kinds = [kind(b) for b in BLOCKS]
+    assert all(kind(b) != "unknown" for b in DOC_BLOCKS), "a docs/app.md python block is of neither kind"
     assert "client" in kinds and "library" in kinds, f"README python blocks: {kinds}"
     assert "unknown" not in kinds, "a README python block is neither a gradio_client nor a `from gan` example: " \
                                    "teach tests/test_readme.py to run it"
@@ -54,7 +57,7 @@ def test_block_extraction_sees_every_fence() -> None:
     assert python_blocks(text) == ["a = 1\n", "b = 2\n"]
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if kind(b) == "library"])
+@pytest.mark.parametrize("block", [b for b in DOC_BLOCKS if kind(b) == "library"])
 def test_library_example_runs_on_the_shipped_model(block: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
     monkeypatch.chdir(ROOT)  # the README's commands run from the repository root
@@ -73,7 +76,7 @@ def shipped_url(request) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("block", [b for b in BLOCKS if kind(b) == "client"])
+@pytest.mark.parametrize("block", [b for b in DOC_BLOCKS if kind(b) == "client"])
 def test_client_example_runs_against_the_app_serving_the_shipped_model(
         block: str, shipped_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("gradio_client")
@@ -95,3 +98,12 @@ def test_client_example_runs_against_the_app_serving_the_shipped_model(
             assert used <= names, f"the example moves {used - names}, which the shipped model lacks ({names})"
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/model.md", "docs/training.md", "docs/critic.md", "docs/app.md",
+                                  "docs/sliders.md", "docs/hub.md", "docs/reliability.md", "docs/architecture.md"])
+def test_relative_links_resolve(page: str) -> None:
+    path = ROOT / page
+    missing = [m.group(1) for m in re.finditer(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8"))
+               if not m.group(1).startswith(("http://", "https://")) and not (path.parent / m.group(1)).exists()]
+    assert not missing, f"{page} links to missing files: {missing}"
