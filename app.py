@@ -37,6 +37,7 @@ from gan.app.model_tab import (class_metrics_markdown, metrics_markdown, model_a
 from gan.app.project import DEFAULT_PROJECT_STEPS, MAX_PROJECT_STEPS, project_input
 from gan.app.score import (MAX_SCORE_FILES, ScoreReport, auc_markdown, empty_score_table, score_inputs,
                            two_discriminators_markdown)
+from gan.app.scratch import DELETE_CACHE
 from gan.app.scratch import gallery_files as _gallery
 from gan.app.scratch import png_file as _file
 from gan.images import MAX_UPLOAD_BYTES
@@ -281,7 +282,7 @@ def on_state_to_endpoint(state: dict | None):
 
 
 # ---- layout --------------------------------------------------------------------------------------
-with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=(900, 3600)) as demo:
+with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
     gr.Markdown("# Fashion-MNIST GAN\nA DCGAN-family generator and its discriminator. Move the sliders, "
                 "interpolate between garments, ask the discriminator whether an image looks real, or find the "
                 "latent of your own picture.\n\n"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,7 +39,6 @@ class AppContext:
     eval_metrics: dict | None = None
     card: str | None = None
     notes: dict[str, str] = field(default_factory=dict)  # part -> why it is missing
-    lock: threading.Lock = field(default_factory=threading.Lock)  # for code that needs gradients (projection)
 
     @property
     def conditional(self) -> bool:

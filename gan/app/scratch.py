@@ -1,4 +1,9 @@
-"""Per-request scratch folders for the files the app serves, pruned after an hour."""
+"""Per-request scratch folders for the files the app serves, pruned after an hour.
+
+Gradio copies every file a handler returns into its own cache, and its ``delete_cache`` removes those
+copies (the files it tracks in ``Blocks.temp_file_sets``), never the originals the app wrote here: this
+module prunes them on the same schedule, ``DELETE_CACHE`` (app.py passes it to ``gr.Blocks``).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-_SCRATCH_MAX_AGE_S = 3600
-
-
+DELETE_CACHE = (900, 3600)  # (every, age) in seconds: Gradio's cached copies and the originals here
 _PRUNE = {"last": 0.0}
 _PRUNE_LOCK = threading.Lock()
 
@@ -21,20 +24,20 @@ _PRUNE_LOCK = threading.Lock()
 def scratch_dir() -> Path:
     """A fresh folder for one request's output files (GAN_APP_SCRATCH, default $TMPDIR/gan-app).
 
-    Folders older than an hour are pruned, at most once a minute.  The root must lie under the
+    Folders older than an hour are pruned, at most every 15 minutes.  The root must lie under the
     system temp folder or the working directory: Gradio only copies output files from there.
     """
     root = Path(os.environ.get("GAN_APP_SCRATCH", Path(tempfile.gettempdir()) / "gan-app"))
     root.mkdir(parents=True, exist_ok=True)
     now = time.time()
     with _PRUNE_LOCK:
-        due = now - _PRUNE["last"] > 60
+        due = now - _PRUNE["last"] > DELETE_CACHE[0]
         if due:
             _PRUNE["last"] = now
     if due:
         for old in root.iterdir():
             try:
-                if now - old.stat().st_mtime > _SCRATCH_MAX_AGE_S:
+                if now - old.stat().st_mtime > DELETE_CACHE[1]:
                     for f in old.iterdir():
                         f.unlink(missing_ok=True)
                     old.rmdir()
