@@ -13,6 +13,7 @@ Bounded by design, since a Space is shared:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -40,21 +41,35 @@ GAME_CONCURRENCY = int(os.environ.get("GAN_GAME_CONCURRENCY", "1"))
 CAPS = Caps(max_steps=int(os.environ.get("GAN_GAME_MAX_STEPS", "20000")),
             max_seconds=float(os.environ.get("GAN_GAME_MAX_SECONDS", "900")))
 MAX_LIVE = int(os.environ.get("GAN_GAME_MAX_LIVE", "32"))  # trainers held in memory across all sessions
+IDLE_EVICT_SECONDS = 300.0  # when MAX_LIVE is reached, trainers idle this long make room (their page may be gone)
+STATE_TTL_SECONDS = 1800  # a page's trainer is deleted this long after its last event
 MODES = {"2-D toy": "toy", "Fashion-MNIST": "fashion"}
 DATA_LABELS = {"ring": "ring of 8 Gaussians", "grid": "3x3 grid of Gaussians", "moons": "two moons",
                "drawn": "my drawing"}
 GAME = dict(concurrency_limit=GAME_CONCURRENCY, concurrency_id="game", api_visibility="private")
 
-_live: dict[int, Session] = {}  # id -> session, to bound the memory of all open pages together
+_live: dict[str, Session] = {}  # page (Gradio session hash) -> its one trainer; bounds all pages together
 _live_lock = threading.Lock()
+
+
+CLOSED = "stopped: the page was closed"
 
 
 def _release(session: Session | None) -> None:
     """gr.State's delete callback: the page is gone, so its trainer stops for good and is freed."""
     if isinstance(session, Session):
-        session.stopped = "stopped: the page was closed"
+        session.stopped = CLOSED
         with _live_lock:
-            _live.pop(id(session), None)
+            for key in [k for k, v in _live.items() if v is session]:
+                del _live[key]
+
+
+def on_unload(request: gr.Request) -> None:
+    """demo.unload: the page closed; its trainer stops now (the State itself is freed later by Gradio)."""
+    with _live_lock:
+        session = _live.pop(getattr(request, "session_hash", None) or "", None)
+    if session is not None:
+        session.stopped = CLOSED
 
 
 def live_sessions() -> int:
@@ -81,10 +96,17 @@ def _points(sketch: Any) -> list | None:
     return points_from_sketch(gray).tolist()
 
 
-def _new_session(mode: str, data: str, preset_name: str, sketch: Any, settings: Settings) -> Session:
+def _new_session(mode: str, data: str, preset_name: str, sketch: Any, settings: Settings,
+                 request: gr.Request | None) -> Session:
     kind = MODES[mode]
+    page = getattr(request, "session_hash", None) or f"anonymous-{threading.get_ident()}"
     with _live_lock:
         if len(_live) >= MAX_LIVE:
+            for key, old in list(_live.items()):
+                if old.idle_seconds() > IDLE_EVICT_SECONDS:
+                    old.stopped = f"stopped: idle for {IDLE_EVICT_SECONDS / 60:.0f} minutes (press Reset to start over)"
+                    del _live[key]
+        if len(_live) >= MAX_LIVE and page not in _live:
             raise GameError(f"the server already runs {MAX_LIVE} games; please try again in a few minutes")
     opts = RunOptions(data="fashion-mnist" if kind == "fashion" else data, settings=settings,
                       nets=preset(preset_name).nets, caps=CAPS,
@@ -92,7 +114,10 @@ def _new_session(mode: str, data: str, preset_name: str, sketch: Any, settings: 
     session = make_session(opts)
     session.config = (mode, data, preset_name)  # what the trainer was built for
     with _live_lock:
-        _live[id(session)] = session
+        old = _live.get(page)
+        if old is not None and old is not session:
+            old.stopped = "stopped: replaced by a new game on this page"
+        _live[page] = session  # one trainer per page
     return session
 
 
@@ -125,18 +150,18 @@ def _frame(session: Session | None, note: str = "") -> tuple:
 
 
 def _session_for(state: Session | None, mode: str, data: str, preset_name: str, sketch: Any,
-                 settings: Settings) -> Session:
+                 settings: Settings, request: gr.Request | None) -> Session:
     """The page's trainer, made on first use (or when mode/data/preset changed); settings applied."""
-    if state is None or getattr(state, "config", None) != (mode, data, preset_name) or state.stopped == \
-            "stopped: the page was closed":
+    if state is None or state.config != (mode, data, preset_name) or state.stopped == CLOSED:
         _release(state)
-        state = _new_session(mode, data, preset_name, sketch, settings)
+        state = _new_session(mode, data, preset_name, sketch, settings, request)
     state.configure(settings)
     return state
 
 
 def _guard(fn):
     """Bad settings or missing data become a note in the read-out; the timer stops; nothing crashes."""
+    @functools.wraps(fn)  # keeps fn's signature: Gradio passes gr.Request by it
     def wrapped(state, *args):
         try:
             return fn(state, *args)
@@ -146,47 +171,51 @@ def _guard(fn):
         except Exception as e:  # noqa: BLE001 - a failure must not take the page down
             log.exception("game handler %s failed", fn.__name__)
             return (state, gr.Timer(active=False), *_frame(None, f"⚠️ internal error ({type(e).__name__})"))
-    wrapped.__name__ = fn.__name__
     return wrapped
 
 
 @_guard
-def on_play(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+def on_play(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """Start (or resume) training: the timer ticks from now on."""
-    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s = _session_for(state, mode, data, preset_name, sketch,
+                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
     return (s, gr.Timer(active=s.check_caps() is None), *_frame(s))
 
 
 @_guard
-def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """One timer tick: play rounds for TICK_TRAIN_SECONDS with the current controls, then draw."""
-    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s = _session_for(state, mode, data, preset_name, sketch,
+                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
     tick = s.advance(seconds=TICK_TRAIN_SECONDS)
     # never re-activate the timer here: a tick still running when Pause is clicked must not undo the pause
     return (s, gr.skip() if tick.stopped is None else gr.Timer(active=False), *_frame(s))
 
 
 @_guard
-def on_step_d(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+def on_step_d(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """One D update alone (pauses the game)."""
-    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s = _session_for(state, mode, data, preset_name, sketch,
+                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
     s.step_d()
     return (s, gr.Timer(active=False), *_frame(s))
 
 
 @_guard
-def on_step_g(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+def on_step_g(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """One G update alone (pauses the game)."""
-    s = _session_for(state, mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s = _session_for(state, mode, data, preset_name, sketch,
+                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
     s.step_g()
     return (s, gr.Timer(active=False), *_frame(s))
 
 
 @_guard
-def on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+def on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """A fresh game with the current controls (paused)."""
     _release(state)
-    s = _new_session(mode, data, preset_name, sketch, _settings(MODES[mode], loss, lr_d, lr_g, k, gamma))
+    s = _new_session(mode, data, preset_name, sketch,
+                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
     return (s, gr.Timer(active=False), *_frame(s))
 
 
@@ -201,27 +230,27 @@ def _preset_controls(preset_name: str, mode: str) -> tuple:
     return (s, (s.loss, s.lr_d, s.lr_g, s.k, s.gamma, f"**{p.title}.** {p.lesson}"))
 
 
-def on_preset(state, mode, data, preset_name, sketch, *_controls):
+def on_preset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """A preset fills the controls, shows its lesson and starts a fresh game (paused), in one event."""
     settings, controls = _preset_controls(preset_name, mode)
-    return (*controls, *_fresh(state, mode, data, preset_name, sketch, settings))
+    return (*controls, *_fresh(state, mode, data, preset_name, sketch, settings, request))
 
 
-def on_mode(state, mode, data, preset_name, sketch, *_controls):
+def on_mode(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """Switch between the toy and Fashion-MNIST: the preset's settings for that mode, a fresh game."""
     settings, controls = _preset_controls(preset_name, mode)
     return (gr.update(visible=MODES[mode] == "toy"), *controls,
-            *_fresh(state, mode, data, preset_name, sketch, settings))
+            *_fresh(state, mode, data, preset_name, sketch, settings, request))
 
 
-def on_data(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma):
+def on_data(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
     """Another toy distribution: a fresh game; the drawing pad shows for 'my drawing'."""
     pad = gr.update(visible=data == "drawn", open=data == "drawn")
     if data == "drawn" and not _has_drawing(sketch):  # nothing drawn yet: wait for the drawing
         _release(state)
         return (pad, None, gr.Timer(active=False),
                 *_frame(None, "Draw some strokes on the pad, then press Reset or Play."))
-    return (pad, *on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma))
+    return (pad, *on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request))
 
 
 def _has_drawing(sketch: Any) -> bool:
@@ -233,9 +262,9 @@ def _has_drawing(sketch: Any) -> bool:
 
 
 @_guard
-def _fresh(state, mode, data, preset_name, sketch, settings: Settings):
+def _fresh(state, mode, data, preset_name, sketch, settings: Settings, request: gr.Request | None):
     _release(state)
-    s = _new_session(mode, data, preset_name, sketch, settings)
+    s = _new_session(mode, data, preset_name, sketch, settings, request)
     return (s, gr.Timer(active=False), *_frame(s))
 
 
@@ -247,9 +276,11 @@ play a single update of one player; the controls apply from the next update, eve
 Each page runs its own game, up to {steps:,} updates or {minutes:.0f} minutes."""
 
 
-def build_game_tab() -> None:
-    """Lay out the Game tab inside the current gr.Tab and wire its events."""
-    state = gr.State(None, delete_callback=_release)
+def build_game_tab(demo: gr.Blocks | None = None) -> None:
+    """Lay out the Game tab inside the current gr.Tab and wire its events (demo: stop a page's game on unload)."""
+    if demo is not None:
+        demo.unload(on_unload)
+    state = gr.State(None, time_to_live=STATE_TTL_SECONDS, delete_callback=_release)
     timer = gr.Timer(TICK_SECONDS, active=False)
     gr.Markdown(INTRO.format(steps=CAPS.max_steps, minutes=CAPS.max_seconds / 60), elem_id="game-intro")
     with gr.Row():

@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, help="batch size of each update")
     p.add_argument("--points", help="for --data drawn: a JSON file with a list of [x, y] points in [-2, 2]")
     p.add_argument("--frames", type=int, default=40, help="frames in the GIF (default 40)")
+    p.add_argument("--gif-scale", type=float, default=1.0, help="shrink the GIF's frames to this fraction, (0, 1]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files (default: Debian's package)")
     p.add_argument("--max-seconds", type=float, default=3600.0, help="wall-time cap of the run (default 3600)")
@@ -55,6 +56,8 @@ def options(args: argparse.Namespace) -> RunOptions:
         raise ValueError(f"--steps must be in 1..{MAX_STEPS}, got {args.steps}")
     if not 1 <= args.frames <= 500:
         raise ValueError(f"--frames must be in 1..500, got {args.frames}")
+    if not 0 < args.gif_scale <= 1:
+        raise ValueError(f"--gif-scale must be in (0, 1], got {args.gif_scale}")
     if not args.max_seconds > 0:
         raise ValueError(f"--max-seconds must be > 0, got {args.max_seconds}")
     out = Path(args.out)
@@ -69,7 +72,8 @@ def options(args: argparse.Namespace) -> RunOptions:
     if args.points and args.data != "drawn":
         raise ValueError("--points is only used with --data drawn")
     return RunOptions(data=args.data, steps=args.steps, out=str(out), settings=settings, nets=p.nets,
-                      frames=args.frames, seed=args.seed, data_dir=args.data_dir, points=points,
+                      frames=args.frames, gif_scale=args.gif_scale, seed=args.seed, data_dir=args.data_dir,
+                      points=points,
                       caps=Caps(max_steps=args.steps * (settings.k + 1) + 1, max_seconds=args.max_seconds))
 
 

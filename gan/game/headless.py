@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from gan.game.engine import Caps, Settings
 from gan.game.fashion import FashionGame
@@ -33,6 +34,7 @@ class RunOptions:
     data_dir: str | None = None
     caps: Caps | None = None
     points: list | None = None  # for data "drawn": the points, (N, 2) in [-2, 2]^2
+    gif_scale: float = 1.0  # the GIF's frames at this fraction of the PNG frames' size
 
 
 def make_session(opts: RunOptions) -> Session:
@@ -65,11 +67,28 @@ def run(opts: RunOptions) -> dict:
             f.write(json.dumps(session.history[-1]) + "\n")
             if r % every == 0 or r == opts.steps:
                 frames.append(_frame(session, out, r))
-    gif = save_gif(frames, out / "game.gif", duration_ms=150, last_frame_ms=2000)
+    gif = _gif(frames, out / "game.gif", opts.gif_scale)
     summary = _summary(session, opts, train_cpu, time.process_time() - cpu0, time.perf_counter() - wall0)
     summary["gif"] = str(gif) if gif else None
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _gif(frames: list[Path], out: Path, scale: float) -> Path | None:
+    """The run's GIF; with scale < 1 its frames are shrunk first (smaller files for docs)."""
+    if scale >= 1:
+        return save_gif(frames, out, duration_ms=150, last_frame_ms=2000)
+    small = []
+    for p in frames:
+        target = p.with_suffix(".gif.png")
+        with Image.open(p) as im:
+            im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(target)
+        small.append(target)
+    try:
+        return save_gif(small, out, duration_ms=150, last_frame_ms=2000)
+    finally:
+        for p in small:
+            p.unlink(missing_ok=True)
 
 
 def _frame(session: Session, out: Path, r: int) -> Path:

@@ -60,6 +60,10 @@ class Session:
             del self.history[1:len(self.history) // 2:2]  # thin the older half, keep the first row
         return row
 
+    def idle_seconds(self) -> float:
+        """Seconds since the last update was played (or since the session began)."""
+        return time.monotonic() - self.started - self.history[-1]["time"]
+
     def check_caps(self) -> str | None:
         """Set and return the stop reason once a cap is reached."""
         if self.stopped is None:
