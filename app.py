@@ -463,7 +463,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                         p_to_b = gr.Button("Use as endpoint B")
         # ---------------- Game ----------------
         with gr.Tab("Game", id="game"):
-            build_game_tab()
+            build_game_tab(demo)
         # ---------------- Model ----------------
         with gr.Tab("Model", id="model"):
             gr.Markdown(model_summary_markdown(CTX))
