@@ -6,6 +6,7 @@ import fnmatch
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -73,8 +74,14 @@ def test_pip_install_gives_the_command_and_a_model_outside_the_checkout(tmp_path
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
                    check=True, timeout=120)
     py, bin_dir = venv / "bin" / "python", venv / "bin"
+    src = tmp_path / "src"  # a copy, so that the build leaves nothing in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "app.py"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in ("gan", "checkpoints"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                        str(ROOT)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                        str(src)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GAN_", "PYTHONPATH"))}
     env.update(PATH=f"{bin_dir}:{env.get('PATH', '')}", HF_HUB_OFFLINE="1")
