@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(__file__).resolve().parent
@@ -169,7 +170,7 @@ def listing(out: Path, files: list[Path]) -> str:
 # ---- command line --------------------------------------------------------------------------------------
 def deploy(repo_id: str, *, out: str | Path | None = None, model_dir: str | None = None,
            model_repo: str | None = None, dry_run: bool = False, private: bool = False,
-           hardware: str | None = None, log=print) -> str | None:
+           hardware: str | None = None, log: Callable[[str], None] = print) -> str | None:
     """Stage the Space (into out, or a temporary folder) and, unless dry_run, upload it; return its URL."""
     from .hub import NO_TOKEN, PushError, check_repo_id, has_token, push_space
     check_repo_id(repo_id)

@@ -453,3 +453,18 @@ def test_unresponsive_hub_does_not_stall(model_dir: Path, hub_env: Path, monkeyp
         server.close()
     assert source.kind == "embedded" and "timed out" in source.warning
     assert elapsed < 10, elapsed
+
+
+def test_fashion_gan_finish_and_card_commands(model_dir: Path) -> None:
+    """`fashion-gan finish DIR --only ''` renders the card alone; a card names the repo with `card --repo`."""
+    (model_dir / "training_options.json").write_text(json.dumps(OPTIONS))
+    (model_dir / "README.md").unlink()
+    r = run(["-m", "gan.cli", "finish", str(model_dir), "--only", ""], {})
+    assert r.returncode == 0, r.stderr
+    assert "Trained on CPU" in (model_dir / "README.md").read_text()
+    r = run(["-m", "gan.cli", "card", str(model_dir), "--repo", "me/fashion-gan"], {})
+    assert r.returncode == 0 and 'GAN.from_pretrained("me/fashion-gan")' in (model_dir / "README.md").read_text()
+    r = run(["-m", "gan.cli", "finish", str(model_dir), "--only", "sliders"], {})
+    assert r.returncode == 2 and "unknown extra(s) sliders" in r.stderr
+    r = run(["-m", "gan.cli", "nope"], {})
+    assert r.returncode == 2 and "unknown command 'nope'" in r.stderr
