@@ -9,6 +9,8 @@ and /generate latency while pages play the game.
   fixed-noise grid every 30 s (runs/game-bench/fashion_*.png) and the metric classifier's mean confidence
   and number of classes (of 10) over 512 samples, against 512 real training images;
 * render: the time to draw each picture of a frame, and of one UI tick (training budget + drawing);
+* page: one browser page plays the Fashion-MNIST game in the app for --fashion-seconds: the round reached
+  and the page's grid every 30 s (runs/game-bench/page_fashion_*.png), the classifier's reading of its 36 samples;
 * latency: /generate (gradio_client, the app's shipped model) with no game running, then while N browser
   pages play the Fashion-MNIST game (Playwright + Debian chromium), interleaved in one run.
 """
@@ -163,9 +165,56 @@ def bench_latency(pages: int, n: int) -> dict:
     return {"pages_playing": pages, "n": n, "idle": stats(idle), "while_playing": stats(busy)}
 
 
+def _grid_tiles(png: bytes) -> torch.Tensor:
+    """The 36 samples of a Fashion-MNIST frame (18 px caption, 6x6 grid, padding 2, x3): (36, 1, 28, 28) in [-1, 1]."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)[18:]
+    tiles = [a[(2 + 30 * i) * 3:(30 + 30 * i) * 3:3, (2 + 30 * j) * 3:(30 + 30 * j) * 3:3]
+             for i in range(6) for j in range(6)]
+    return torch.from_numpy(np.stack(tiles)).unsqueeze(1) / 127.5 - 1
+
+
+def bench_page(seconds: float) -> dict:
+    """One browser page plays the Fashion-MNIST game in the app: round reached and the grid every 30 s."""
+    import base64
+    from playwright.sync_api import sync_playwright
+    from app_server import CHROMIUM, CHROMIUM_ARGS, start_app
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp())
+    srv = start_app(None, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
+    rows = []
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            pg = b.new_page(viewport={"width": 1400, "height": 1100})
+            pg.goto(srv.url)
+            pg.wait_for_load_state("load")
+            pg.get_by_role("tab", name="Game").click()
+            pg.get_by_label("Fashion-MNIST").check()
+            pg.wait_for_selector("#game-readout table", timeout=60_000)
+            pg.click("#game-play")
+            t0 = time.perf_counter()
+            for mark in range(30, int(seconds) + 1, 30):
+                pg.wait_for_timeout(1000 * max(0.0, mark - (time.perf_counter() - t0)))
+                src = pg.eval_on_selector("#game-main img", "el => el.src")
+                png = base64.b64decode(src.split(",", 1)[1])
+                (OUT / f"page_fashion_{mark}s.png").write_bytes(png)
+                rnd = pg.eval_on_selector("#game-readout table", "t => t.rows[1].cells[0].innerText")
+                rows.append({"wall_seconds": mark, "round": int(rnd), **_confidence(_grid_tiles(png))})
+                print(json.dumps(rows[-1]), flush=True)
+            pg.screenshot(path=str(OUT / "page_fashion.png"), full_page=True)
+            b.close()
+    finally:
+        srv.stop()
+    return {"checkpoints": rows, "note": "confidence over the 36 grid samples, read back from the page's PNG"}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", default="all", choices=["toy", "fashion", "render", "latency", "all"])
+    ap.add_argument("--part", default="all", choices=["toy", "fashion", "render", "latency", "page", "all"])
     ap.add_argument("--fashion-seconds", type=float, default=120.0)
     ap.add_argument("--pages", type=int, default=2)
     ap.add_argument("--n", type=int, default=40)
@@ -178,6 +227,8 @@ def main() -> int:
             result["toy"] = bench_toy()
         elif part == "render":
             result["render"] = bench_render()
+        elif part == "page":
+            result["page"] = bench_page(a.fashion_seconds)
         elif part == "fashion":
             torch.set_num_threads(a.threads)
             result["fashion"] = bench_fashion(a.fashion_seconds)

@@ -158,3 +158,18 @@ def test_cli_missing_fashion_mnist_is_a_clear_error(tmp_path: Path):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: Fashion-MNIST not found"), r.stderr
+
+
+def test_one_trainer_per_page_and_unload_stops_it():
+    """The Game tab's registry: a page's new game replaces its old one; closing the page stops it at once."""
+    from types import SimpleNamespace
+
+    from gan.app import game_tab
+    page = SimpleNamespace(session_hash="page-under-test")
+    settings = preset("default").toy
+    first = game_tab._new_session("2-D toy", "ring", "default", None, settings, page)
+    second = game_tab._new_session("2-D toy", "ring", "default", None, settings, page)
+    assert first.stopped and "replaced" in first.stopped and game_tab._live["page-under-test"] is second
+    game_tab.on_unload(page)
+    assert "page-under-test" not in game_tab._live and second.stopped == game_tab.CLOSED
+    assert second.advance(rounds=3).updates == 0  # a closed page's trainer never plays again
