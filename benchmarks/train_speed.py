@@ -1,18 +1,21 @@
 """Training throughput (images/s) of our loop against a textbook PyTorch DCGAN loop with the same G and D.
 
     python benchmarks/train_speed.py                       # CPU (and the GPU when there is one)
-    python benchmarks/train_speed.py --devices cpu --steps 20 --batch-sizes 64 128
+    python benchmarks/train_speed.py --threads 1 --rounds 5 --reg-every 2 4 16
 
-Ours: ``gan.train.train`` with the data set as one uint8 tensor in (device) memory, the default options
-(class-conditional G + projection D, spectral norm, DiffAugment translation, EMA of G), once per ``--losses``
-objective: train.py's default (R3GAN's RpGAN with R1 and R2, whose penalties need a second backward pass
-through D) and the hinge loss (one backward pass, like the textbook loop's BCE).
+Ours: ``gan.train.train`` with the data set as one uint8 tensor in (device) memory and train.py's defaults
+(class-conditional G + projection D, spectral norm, DiffAugment translation, EMA of G, R3GAN's RpGAN objective
+with R1 and R2 run lazily every ``--reg-every`` steps, real and generated images in one pass through D), and
+variants: R1/R2 on every step (``--reg-every 1``, the recipe before lazy regularisation), the hinge loss (no
+penalty), bf16 autocast on the CPU (``--cpu-amp``).
 Textbook: the loop of pytorch/examples' dcgan/main.py -- a ``DataLoader`` (shuffle, batch 64, 2 workers) over a
 torchvision-style data set that turns each uint8 image into a PIL image and applies ``ToTensor`` + ``Normalize``
 per item, BCE loss, Adam, no EMA and no augmentation -- driving the *same* G and D modules, so the model cost is
 equal and the difference is the loop and the data path (ours even does more work per step: EMA + augmentation).
 
-Each measurement runs ``--warmup`` steps first (not timed) and then ``--steps`` timed steps.  Never imports gradio.
+Each measurement runs ``--warmup`` steps first (not timed) and then ``--steps`` timed steps; the loops take
+turns for ``--rounds`` rounds, so a busy machine slows each of them alike, and the table shows the medians
+and their ratio to the textbook loop.  Never imports gradio.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -49,12 +53,12 @@ def benchmark_data(n: int) -> ImageData:
 
 
 def ours(data: ImageData, device: str, batch: int, steps: int, warmup: int, width: int,
-         loss: str = TrainConfig.loss) -> float:
+         loss: str = TrainConfig.loss, **options: object) -> float:
     """Images/s of gan.train.train over `steps` timed steps (after `warmup`), read from its metrics.jsonl."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(out=str(Path(tmp) / "run"), device=device, batch_size=batch, steps=warmup + steps,
                           limit=len(data), g_width=width, d_width=width, eval_every=0, log_every=warmup,
-                          sample_every=10**9, ckpt_every=10**9, seed=0, loss=loss)
+                          sample_every=10**9, ckpt_every=10**9, seed=0, loss=loss, **options)
         assert steps % warmup == 0, "--steps must be a multiple of --warmup (one metrics row per warm-up length)"
         train(cfg, data=data, progress=False)
         rows = [json.loads(line) for line in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()]
@@ -134,17 +138,57 @@ def textbook(data: ImageData, device: str, batch: int, steps: int, warmup: int, 
     return steps * batch / (time.perf_counter() - t0)
 
 
+def recipes(a: argparse.Namespace, device: str) -> dict[str, dict]:
+    """The loops measured in each round: the textbook loop, then ours with train.py's defaults and variants."""
+    out: dict[str, dict] = {"textbook (DataLoader, batch 64)": {"textbook": True}}
+    k = TrainConfig.reg_every
+    for loss in dict.fromkeys(a.losses):
+        tag = "train.py defaults" if loss == TrainConfig.loss else f"--loss {loss}"
+        out[f"ours, {tag} (R1/R2 every {k} steps)" if loss == TrainConfig.loss else f"ours, {tag}"] = {"loss": loss}
+        if loss == TrainConfig.loss:
+            out[f"ours, {tag} but --reg-every 1 (R1/R2 every step)"] = {"loss": loss, "reg_every": 1}
+    for every in a.reg_every:
+        out[f"ours, train.py defaults but --reg-every {every}"] = {"reg_every": every}
+    if a.cpu_amp and device == "cpu":
+        out["ours, train.py defaults + --cpu-amp (bf16 autocast)"] = {"cpu_amp": True}
+    return out
+
+
+def measure(a: argparse.Namespace, data: ImageData, device: str, bs: int) -> dict[str, list[float]]:
+    """Images/s of every recipe, --rounds times, interleaved so that each sees the same machine load."""
+    steps = a.gpu_steps if device.startswith("cuda") else a.steps
+    runs = recipes(a, device)
+    res: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(a.rounds):
+        for name, opts in runs.items():
+            if opts.get("textbook"):
+                ips = textbook(data, device, 64, steps, a.warmup, a.width, a.workers)
+            else:
+                ips = ours(data, device, bs, steps, a.warmup, a.width, **opts)
+            res[name].append(ips)
+            print(f"[{device}, round {r + 1}] {name}, batch {64 if opts.get('textbook') else bs}: {ips:,.0f} img/s",
+                  flush=True)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", nargs="+", default=None, help="default: cpu, plus cuda when available")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 128, 256, 512])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[TrainConfig.batch_size],
+                   help="batch sizes of our loop (default: train.py's)")
     p.add_argument("--gpu-batch-sizes", nargs="+", type=int, default=[64, 512, 2048, 8192])
-    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement (multiple of --warmup)")
+    p.add_argument("--steps", type=int, default=40, help="timed steps per measurement (a multiple of --warmup)")
     p.add_argument("--gpu-steps", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=TrainConfig.reg_every,
+                   help="untimed steps first, also the length of each timed block (default: --reg-every's "
+                        "default, so that every block holds one R1/R2 step)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows the median")
     p.add_argument("--width", type=int, default=TrainConfig.g_width, help="G and D width (train.py's default)")
     p.add_argument("--losses", nargs="+", default=[TrainConfig.loss, "hinge"], choices=LOSSES,
                    help="objectives of our loop (R1/R2 as train.py sets them for each)")
+    p.add_argument("--reg-every", nargs="*", type=int, default=[], help="also measure these --reg-every values")
+    p.add_argument("--cpu-amp", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure --cpu-amp (bf16 autocast on the CPU)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the textbook loop")
     p.add_argument("--images", type=int, default=20000, help="training images held in memory")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
@@ -154,24 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     devices = a.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     data = benchmark_data(a.images)
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{torch.get_num_threads()} torch threads, "
-          f"data: {len(data)} images from {data.source}, G/D width {a.width}")
+    from gan.hardware import cpu_name
+    print(f"torch {torch.__version__}, python {platform.python_version()}, {os.cpu_count()} CPUs "
+          f"({cpu_name()}), {torch.get_num_threads()} torch threads, load average before "
+          f"{os.getloadavg()[0]:.1f}; data: {len(data)} images from {data.source}, G/D width {a.width}")
     results = []
     for device in devices:
         gpu = device.startswith("cuda")
-        steps = a.gpu_steps if gpu else a.steps
-        name = torch.cuda.get_device_name(0) if gpu else (platform.processor() or platform.machine())
-        base = textbook(data, device, 64, steps, a.warmup, a.width, a.workers)
-        results.append({"device": device, "loop": "textbook (DataLoader)", "batch": 64, "img_per_s": base})
-        print(f"[{device}: {name}] textbook DCGAN loop, batch 64: {base:,.0f} img/s", flush=True)
-        for loss in dict.fromkeys(a.losses):
-            for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
-                ips = ours(data, device, bs, steps, a.warmup, a.width, loss)
-                results.append({"device": device, "loop": f"ours (gan.train, {loss})", "batch": bs,
-                                "img_per_s": ips})
-                print(f"[{device}] ours, {loss}, batch {bs}: {ips:,.0f} img/s", flush=True)
-    print("\n| device | loop | batch | images/s | vs textbook (batch 64) |")
+        for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
+            for name, vals in measure(a, data, device, bs).items():
+                results.append({"device": device, "loop": name, "batch": 64 if name.startswith("textbook") else bs,
+                                "img_per_s": statistics.median(vals), "rounds": [round(v, 1) for v in vals]})
+    print(f"\nmedian of {a.rounds} interleaved rounds; load average after {os.getloadavg()[0]:.1f}")
+    print("| device | loop | batch | images/s | vs textbook |")
     print("| --- | --- | ---: | ---: | ---: |")
     for r in results:
         base = next(b["img_per_s"] for b in results if b["device"] == r["device"] and b["loop"].startswith("textbook"))

@@ -215,6 +215,8 @@ def test_a_finished_folder_is_not_overwritten(fake_fashion: Path, tmp_path: Path
     ["--no-spectral-norm"],
     ["--no-conditional"],
     ["--no-channels-last"],
+    ["--cpu-amp"],
+    ["--cpu-amp", "--reg-every", "1"],
 ], ids=lambda o: " ".join(o).replace("--", "") or "none")
 def test_training_options_run(fake_fashion: Path, tmp_path: Path, options: list[str]) -> None:
     out = tmp_path / "run"
@@ -464,3 +466,12 @@ def test_one_pass_penalties_match_separate_ones_and_d_scores_each_image_alone() 
         torch.testing.assert_close(want, r1_penalty(D(images, y), images))
     assert [penalty_weight(s, 4) for s in range(9)] == [4, 0, 0, 0, 4, 0, 0, 0, 4]
     assert [penalty_weight(s, 1) for s in range(3)] == [1, 1, 1]
+
+
+def test_cpu_amp_turns_on_bf16_autocast_on_the_cpu(fake_fashion: Path, tmp_path: Path) -> None:
+    runs = {name: tmp_path / name for name in ("fp32", "bf16")}
+    assert run_main(tiny_args(fake_fashion, runs["fp32"], steps=2)) == 0
+    assert run_main(tiny_args(fake_fashion, runs["bf16"], "--cpu-amp", steps=2)) == 0
+    a, b = (tensors(runs[n] / "discriminator.safetensors") for n in runs)
+    assert any(not torch.equal(a[k], b[k]) for k in a), "--cpu-amp changed nothing"
+    assert json.loads((runs["bf16"] / "training_options.json").read_text())["cpu_amp"] is True

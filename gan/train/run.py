@@ -158,7 +158,7 @@ def build_run(cfg: TrainConfig, d: Dist, device: torch.device, data: ImageData, 
         aug=(lambda x: diff_augment(x, policy)) if policy else (lambda x: x),
         G_run=torch.compile(G) if cfg.compile else G, D_run=torch.compile(D) if cfg.compile else D,
         fixed_z=fixed_z, fixed_y=torch.arange(rows, device=device).repeat_interleave(10) if n_cls else None,
-        fmt=fmt, amp=cfg.amp and device.type == "cuda")
+        fmt=fmt, amp=cfg.amp if device.type == "cuda" else cfg.cpu_amp)
 
 
 def resume(run: Run) -> bool:
