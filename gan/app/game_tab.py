@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import gradio as gr
@@ -35,8 +36,9 @@ from gan.images import ImageInputError, from_editor
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 1.0  # the timer's period
-TICK_TRAIN_SECONDS = 0.8  # training time per tick; drawing the frame follows
+TICK_SECONDS = 0.25  # the timer's period; a tick that fires while the last one runs is dropped (trigger "once")
+TICK_TRAIN_SECONDS = 1.0  # training time per tick; drawing the frame follows
+CHARTS_EVERY_SECONDS = 3.0  # while playing, the charts (the slowest pictures) are redrawn at most this often
 GAME_CONCURRENCY = int(os.environ.get("GAN_GAME_CONCURRENCY", "1"))
 CAPS = Caps(max_steps=int(os.environ.get("GAN_GAME_MAX_STEPS", "20000")),
             max_seconds=float(os.environ.get("GAN_GAME_MAX_SECONDS", "900")))
@@ -139,10 +141,13 @@ def _readout(session: Session | None, note: str = "") -> str:
     return table + (f"\n\n**{status}**" if status else "")
 
 
-def _frame(session: Session | None, note: str = "") -> tuple:
-    """(main image, charts, histograms, read-out) of a session, images inline."""
+def _frame(session: Session | None, note: str = "", *, charts_due: bool = True) -> tuple:
+    """(main image, charts, histograms, read-out) of a session, images inline; charts only when due."""
     if session is None:
         return None, None, gr.update(visible=False), _readout(None, note)
+    if not charts_due:  # the picture and the numbers every tick; the slower charts every CHARTS_EVERY_SECONDS
+        return inline_png(main_image(session)), gr.skip(), gr.skip(), _readout(session, note)
+    session.charts_at = time.monotonic()
     hist = histograms(session)
     return (inline_png(main_image(session)), inline_png(charts(session)),
             gr.update(value=inline_png(hist), visible=True) if hist is not None else gr.update(visible=False),
@@ -189,7 +194,8 @@ def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, 
                      _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
     tick = s.advance(seconds=TICK_TRAIN_SECONDS)
     # never re-activate the timer here: a tick still running when Pause is clicked must not undo the pause
-    return (s, gr.skip() if tick.stopped is None else gr.Timer(active=False), *_frame(s))
+    due = tick.stopped is not None or time.monotonic() - s.charts_at >= CHARTS_EVERY_SECONDS
+    return (s, gr.skip() if tick.stopped is None else gr.Timer(active=False), *_frame(s, charts_due=due))
 
 
 @_guard

@@ -37,6 +37,7 @@ class Session:
         self.history: list[dict] = []
         self.stopped: str | None = None
         self.config: tuple | None = None  # what a page built this trainer for (mode, data, preset)
+        self.charts_at = 0.0  # when a page last drew this session's charts (time.monotonic())
         self.record(measure=True)
 
     @property
