@@ -51,7 +51,8 @@ def test_every_subpackage_is_listed() -> None:
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "gan").rglob("__init__.py")}
     assert found <= listed, f"packages pyproject.toml does not install: {sorted(found - listed)}"
-    assert PYPROJECT["tool"]["setuptools"]["package-dir"] == {"gan.checkpoints": "checkpoints"}
+    assert PYPROJECT["tool"]["setuptools"]["package-dir"] == {"gan.checkpoints": "checkpoints",
+                                                                    "gan.examples": "assets/examples"}
 
 
 def test_the_console_script_and_its_commands() -> None:
@@ -78,7 +79,7 @@ def test_pip_install_gives_the_command_and_a_model_outside_the_checkout(tmp_path
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE", "app.py"):
         shutil.copy2(ROOT / name, src / name)
-    for name in ("gan", "checkpoints"):
+    for name in ("gan", "checkpoints", "assets"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
                         str(src)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
@@ -97,9 +98,12 @@ def test_pip_install_gives_the_command_and_a_model_outside_the_checkout(tmp_path
     folder = Path(r.stdout.split("folder: ")[1].strip())
     assert folder.is_relative_to(venv) and folder.name == "checkpoints", r.stdout
     r = cmd(str(py), "-c", "import gan; from gan.hub import load_from_env; m, s = load_from_env(); "
-                           "print(gan.__file__, s.kind, tuple(m.generate(2, seed=0, labels=3).shape))")
+                           "from gan.app.examples import example_images; "
+                           "print(gan.__file__, s.kind, tuple(m.generate(2, seed=0, labels=3).shape), "
+                           "len(example_images()))")
     assert r.returncode == 0, r.stderr
-    assert str(venv) in r.stdout and "embedded (2, 1, 28, 28)" in r.stdout
+    n_examples = len(list((ROOT / "assets" / "examples").glob("*.png")))  # the Score tab's examples come along
+    assert n_examples and str(venv) in r.stdout and f"embedded (2, 1, 28, 28) {n_examples}" in r.stdout
     r = cmd(str(bin_dir / "fashion-gan"), "sample", "--model", str(folder), "--n", "4", "--out", "s.npz")
     assert r.returncode == 0 and (work / "s.npz").is_file(), r.stderr
     r = cmd(str(bin_dir / "fashion-gan"), "train", "--help")

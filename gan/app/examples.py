@@ -16,7 +16,10 @@ from ..pretrained import GAN
 from .context import load_context
 
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
+# assets/examples/ in a checkout; an installed package carries them as gan/examples/
+_CHECKOUT_EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+EXAMPLES_DIR = (_CHECKOUT_EXAMPLES if _CHECKOUT_EXAMPLES.is_dir()
+                else Path(__file__).resolve().parents[1] / "examples")
 
 
 def example_images() -> list[str]:
