@@ -5,8 +5,9 @@ Bounded by design, since a Space is shared:
 * training happens only inside a tick of a gr.Timer (no loop on the server): each tick plays rounds for at
   most TICK_TRAIN_SECONDS, then draws one frame; a closed page sends no more ticks, so training stops;
 * every training event shares one concurrency group ("game", GAN_GAME_CONCURRENCY workers, default 1), apart
-  from the default group that serves /generate, so a tick never holds a /generate worker and, with torch at
-  one thread per request, leaves the other core to the rest of the app;
+  from the default group that serves /generate, so a tick never holds a /generate worker; its work runs on
+  as many dedicated threads at nice GAN_GAME_NICE (10), so with torch at one thread per request the game
+  yields the CPU to /generate and the sliders instead of sharing it evenly;
 * caps on updates and wall time per session (GAN_GAME_MAX_STEPS, GAN_GAME_MAX_SECONDS);
 * the players are new small models: nothing here reads or writes the shipped model.
 """
@@ -18,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
@@ -50,6 +52,19 @@ DATA_LABELS = {"ring": "ring of 8 Gaussians", "grid": "3x3 grid of Gaussians", "
                "drawn": "my drawing"}
 GAME = dict(concurrency_limit=GAME_CONCURRENCY, concurrency_id="game", api_visibility="private")
 
+GAME_NICE = int(os.environ.get("GAN_GAME_NICE", "10"))  # the game's threads yield the CPU to every other request
+
+
+def _lower_priority() -> None:
+    """Run this thread at nice GAME_NICE (Linux schedules threads by their own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), GAME_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the concurrency limit still bounds the game
+        pass
+
+
+# every game event runs on these threads, at low priority; the Gradio worker that received it only waits
+_workers = ThreadPoolExecutor(max_workers=GAME_CONCURRENCY, thread_name_prefix="game", initializer=_lower_priority)
 _live: dict[str, Session] = {}  # page (Gradio session hash) -> its one trainer; bounds all pages together
 _live_lock = threading.Lock()
 
@@ -169,7 +184,7 @@ def _guard(fn):
     @functools.wraps(fn)  # keeps fn's signature: Gradio passes gr.Request by it
     def wrapped(state, *args):
         try:
-            return fn(state, *args)
+            return _workers.submit(fn, state, *args).result()
         except (GameError, ToyError, DataError, ImageInputError) as e:
             return (state, gr.Timer(active=False), *_frame(state if isinstance(state, Session) else None,
                                                           f"⚠️ {e}"))
