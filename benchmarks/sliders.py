@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="checkpoints", help="model folder (default: checkpoints)")
     p.add_argument("--directions", default=None, help="folder with directions.json (default: the model folder)")
-    p.add_argument("--seeds", type=int, default=128, help="seeds per class (default: 128; at least 64)")
+    p.add_argument("--seeds", type=int, default=512, help="seeds per class (default: 512; at least 64)")
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
     if args.seeds < 64:

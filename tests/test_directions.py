@@ -287,9 +287,10 @@ def test_model_tab_heatmap_of_measured_effects(dirs: Directions) -> None:
 
 @pytest.mark.slow
 def test_shipped_attribute_sliders_do_what_they_say() -> None:
-    """Live on the shipped model and 64 seeds that neither the fit nor the benchmark uses: every attribute slider
-    moves its attribute, little else, and keeps the class. The thresholds leave room for 64 seeds' noise (about
-    0.1 sd and 4 points of class retention) around the goals the README's 128-seed benchmark checks."""
+    """Live on the shipped model and 64 seeds per class that neither the fit nor the benchmark uses: every
+    attribute slider, for every class it acts on, moves its attribute, little else, and keeps the class. The
+    thresholds leave room for 64 seeds' noise (about 0.1 sd and 4 points of class retention) around the
+    check that benchmarks/sliders.py reports on 128 other seeds (gan.latent.effects.CHECK)."""
     from gan.classifier import load_classifier
     from gan.latent.attributes import fashion_reference
     root = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -299,12 +300,14 @@ def test_shipped_attribute_sliders_do_what_they_say() -> None:
     z = torch.stack([latent_for_seed(5000 + s, model.z_dim) for s in range(64)])
     attrs = [n for n, k in zip(d.names, d.kinds) if k == "attribute"]
     assert len(attrs) >= 4, d.meta["skipped"]
-    for name in attrs:
-        cls = d.classes(name) or list(range(10))
-        y = torch.tensor([cls[i % len(cls)] for i in range(64)])
-        eff = shift_effects(model.generator, z, y, 3 * d.steps(name, y, 64), clf, ref, list(model.class_names))
-        worst = max(abs(v) for b, v in eff.sd.items() if b != name)
-        assert eff.sd[name] >= 0.9 and worst <= 0.5 * eff.sd[name] and eff.class_kept >= 0.85, (name, eff)
+    for c in range(10):
+        y = torch.full((64,), c)
+        for name in [n for n in attrs if d.acts_on(n, c)]:
+            emb = d.embedding_steps(name, y, 64)
+            eff = shift_effects(model.generator, z, y, 3 * d.steps(name, y, 64), clf, ref, list(model.class_names),
+                                emb_offsets=None if emb is None else 3 * emb)
+            worst = max(abs(v) for b, v in eff.sd.items() if b != name)
+            assert eff.sd[name] >= 0.9 and worst <= 0.6 * eff.sd[name] and eff.class_kept >= 0.85, (c, name, eff)
 
 
 # ---- per-class sliders in the app: which act on a class, the class input, the morph -----------------

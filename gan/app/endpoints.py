@@ -106,7 +106,8 @@ class Api:
             class_name: a class name (e.g. "Bag"), its index, or "random" (the class the seed picks).
             truncation: 0..2; the latent is scaled by it (< 1: more typical, less varied).
             sliders: {direction name: value in -5..5}, e.g. {"area": 1.5}; names as in the Generate tab
-                (or /directions).
+                (or /directions). A non-zero slider that does not act on the class is an error naming the
+                classes it acts on (see "classes" in /directions).
         Returns:
             the PNG file.
         """
@@ -203,7 +204,8 @@ class Api:
             a list of dicts: name, kind ("attribute", "pca", "sefa" or "class"), label, description, range
             ([-5, 5]), measured_at (3), classes (the classes it acts on; None: every class), effects_sd
             (attribute -> mean change at +3 in sd of real test images), class_kept (share of samples whose
-            class survives +3) and strength_sd.
+            class survives +3), strength_sd, and per_class: for each class it acts on, own_sd, largest_other
+            ([attribute, sd]), class_kept and space ("z", or "z+class" where it also moves G's class input).
         """
         return directions_list(self.ctx)
 

@@ -45,6 +45,7 @@ MIN_CLASS_SPREAD = 0.5  # fit a shared attribute for a class whose real images s
 MERGE_COSINE = 0.8
 MIN_PRINCIPAL_KEPT = 0.5  # a principal direction that changes most samples' class is hidden
 MAX_STEP_SCALE = 3.0  # z units per slider unit, at most
+SHRINK = 0.85  # a direction that loses only the class is tried once more at this fraction of its scale
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class _Fit:
     za: torch.Tensor  # (M * C, z_dim) tuning latents for directions that act on every class
     zv: torch.Tensor  # (V, z_dim) check latents: a direction chosen on zt is accepted or not on these
     goals: Goals = field(default_factory=Goals)
-    iters: int = 6  # tightening rounds per class
+    iters: int = 8  # tightening rounds per class
     tune: dict = field(default_factory=dict)  # class (or None) -> Measured of zt
     check: dict = field(default_factory=dict)  # class (or None) -> Measured of zv
     space: InputSpace | None = None  # None: z alone, G itself
@@ -188,12 +189,11 @@ def fit_class(F_: _Fit, a: str, c: int | None, attrs: list[str]) -> ClassFit | N
     """The conditional direction of attribute a for class c (None: all samples), tightened by measurement."""
     sel = slice(None) if c is None else F_.y == c
     zc = F_.z[sel]
-    normals = {b: boundary_normal(zc, F_.fit.attrs[b][sel] / F_.ref.sd[b]) for b in attrs}
+    normals = {b: boundary_normal(zc, F_.fit.attrs[b][sel] / F_.ref.unit(b, c)) for b in attrs}
     margin = None
-    if F_.fit.logits is not None and c is not None:
-        lg = F_.fit.logits[sel]
-        rest = torch.cat([lg[:, :c], lg[:, c + 1:]], 1)
-        margin = boundary_normal(zc, lg[:, c] - rest.logsumexp(1))
+    if F_.fit.logits is not None and c is not None:  # the classifier's probability of the class: it changes
+        p = torch.softmax(F_.fit.logits[sel], 1)[:, c]  # most for the samples near a class boundary
+        margin = boundary_normal(zc, p / p.std().clamp_min(1e-6))
     rho = {b: 0.35 for b in attrs if b != a}
     keep_min, best = 0.0, None
     g = F_.goals
@@ -206,9 +206,9 @@ def fit_class(F_: _Fit, a: str, c: int | None, attrs: list[str]) -> ClassFit | N
         score = (fit.own >= g.own) + (fit.leak[0] <= g.leak) + (kept >= g.kept) + kept - fit.leak[0]
         if best is None or score > best[0]:
             best = (score, fit)
-        if fit.own >= g.own and fit.leak[0] <= 0.9 * g.leak and kept >= g.kept_all:
+        if fit.own >= g.own and fit.leak[0] <= 0.8 * g.leak and kept >= g.kept_all:
             break
-        if fit.leak[0] > 0.9 * g.leak and fit.leak[1] in rho:
+        if fit.leak[0] > 0.8 * g.leak and fit.leak[1] in rho:
             rho[fit.leak[1]] *= 0.4
         if kept < g.kept_all and margin is not None:
             keep_min = 2 * keep_min + 0.1 if keep_min > 0 else 0.1
@@ -288,6 +288,10 @@ def _fit_in_spaces(F_: _Fit, a: str, c: int | None, attrs: list[str]) -> tuple[_
             tried.append(f"{sp}: none moves it without moving the others")
             continue
         fit = _judge(a, fit.vector, fit.scale, Fs.checked(c, LABEL_STEP * fit.scale * fit.vector), F_.goals)
+        kept = fit.effect.class_kept
+        if not fit.passed and fit.leak[0] <= F_.goals.leak and kept < F_.goals.kept and fit.own * SHRINK >= 1.05:
+            s = fit.scale * SHRINK  # only the class is lost: a shorter step changes fewer classes
+            fit = _judge(a, fit.vector, s, Fs.checked(c, LABEL_STEP * s * fit.vector), F_.goals)
         if fit.passed:
             dz, de = Fs.space.split(fit.vector) if Fs.space is not None else (fit.vector, None)
             return _Kept(fit, dz, de, sp), ""
@@ -421,10 +425,10 @@ def model_reference(model: nn.Module, fit: Measured, y: torch.Tensor | None, cla
     return ref
 
 
-def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: int = 0, n_tune: int = 128,
+def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: int = 0, n_tune: int = 256,
                        n_check: int = 512,
                        classifier: nn.Module | None | str = "auto", attributes: list[str] | None = None,
-                       goals: Goals = Goals(), iters: int = 6, spaces: tuple[str, ...] = ("z", "z+class"),
+                       goals: Goals = Goals(), iters: int = 8, spaces: tuple[str, ...] = ("z", "z+class"),
                        verbose: bool = False) -> Directions:
     """Attribute sliders (per-class conditional InterFaceGAN) plus GANSpace and SeFa directions, scaled and labelled.
 
