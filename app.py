@@ -540,5 +540,6 @@ demo.queue(default_concurrency_limit=CONCURRENCY, max_size=int(os.environ.get("G
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
+    # every REST call is a new session and Gradio keeps each one's state (~0.4 MiB here): a bound keeps memory flat
     demo.launch(max_file_size=MAX_UPLOAD_BYTES, css=CSS, footer_links=["api"], run_history=False,
-                show_error=True)
+                show_error=True, state_session_capacity=int(os.environ.get("GAN_APP_SESSIONS", "2000")))

@@ -1,6 +1,7 @@
 """Serving load: N concurrent clients for T seconds against the app's REST API, with light async clients.
 
     nice -n 10 python benchmarks/serve_load.py                         # launches app.py on the shipped model
+    python benchmarks/serve_load.py --sweep-batch 1 4 16 64            # /generate's max_batch_size, measured
     python benchmarks/serve_load.py --clients 100 --seconds 30 --url http://127.0.0.1:7860/ --pid 1234
 
 Each client is an asyncio task (one process, httpx) that loops until the time is up, calling an endpoint the
@@ -11,8 +12,9 @@ image first (``POST /gradio_api/upload``), as a fresh client must.  Scenarios, e
 
 * ``generate``: every client calls /generate (random seed, class and truncation);
 * ``mix``: a --score-fraction of the calls are /score, the rest /generate;
-* ``single``: one client, /generate and the app's no-op endpoint (/noop, the same queue and HTTP path with
-  no work) interleaved, so the ratio of their medians is the cost of the work itself.
+* ``single``: one client, /generate (until its answer, and with its image downloaded) and the app's no-op
+  endpoint (/noop: the same queue and HTTP path, no work) interleaved, so the ratio of their medians is the
+  cost of the work itself.
 
 Reports requests/s, p50/p99 latency, errors (by kind) and the server's resident memory after each scenario and
 its peak (VmHWM) when the server's process is known.  The load generator shares the machine's CPUs with the
@@ -93,9 +95,11 @@ async def upload(http, url: str, path: Path) -> dict:  # noqa: ANN001
 
 
 async def one_request(http, url: str, op: str, rng: random.Random) -> None:  # noqa: ANN001
-    """One user action: /generate with random inputs, /score of an example image, or the no-op."""
-    if op == "generate":
-        await call(http, url, "generate", [rng.randrange(10**6), rng.choice(CLASSES), rng.choice([0.7, 1.0]), {}])
+    """One user action: /generate with random inputs (generate-answer: without the file download), /score of an
+    example image, or the no-op."""
+    if op in ("generate", "generate-answer"):
+        await call(http, url, "generate", [rng.randrange(10**6), rng.choice(CLASSES), rng.choice([0.7, 1.0]), {}],
+                   download=op == "generate")
     elif op == "score":
         img = await upload(http, url, rng.choice(EXAMPLE))
         out = await call(http, url, "score", [img])
@@ -122,7 +126,10 @@ async def _client(http, url: str, deadline: float, score_fraction: float, seed: 
 async def run_clients(url: str, clients: int, seconds: float, score_fraction: float = 0.0, seed: int = 0) -> dict:
     """`clients` concurrent clients for `seconds`; the scenario's summary."""
     import httpx
-    limits = httpx.Limits(max_connections=clients * 2 + 4, max_keepalive_connections=clients * 2 + 4)
+    # idle connections expire before the server's keep-alive timeout (uvicorn: 5 s), so that a client never
+    # reuses one the server is closing at that moment (a race every HTTP client must avoid)
+    limits = httpx.Limits(max_connections=clients * 2 + 4, max_keepalive_connections=clients * 2 + 4,
+                          keepalive_expiry=2.0)
     tally = Tally()
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits) as http:
         t0 = time.perf_counter()
@@ -161,19 +168,22 @@ async def single_user(url: str, n: int) -> dict:
     """One client, /generate and /noop interleaved n times each: medians and their ratio."""
     import httpx
     rng = random.Random(1)
-    lat: dict[str, list[float]] = {"generate": [], "noop": []}
+    lat: dict[str, list[float]] = {"generate": [], "generate-answer": [], "noop": []}
     async with httpx.AsyncClient(timeout=60.0) as http:
         for _ in range(5):  # warm the connection and both paths
             await one_request(http, url, "generate", rng)
             await one_request(http, url, "noop", rng)
         for i in range(n):
-            for op in (("generate", "noop") if i % 2 == 0 else ("noop", "generate")):
+            ops = list(lat)
+            for op in ops[i % 3:] + ops[:i % 3]:  # each op first, second and third in turn
                 t = time.perf_counter()
                 await one_request(http, url, op, rng)
                 lat[op].append(time.perf_counter() - t)
     med = {op: 1000 * statistics.median(v) for op, v in lat.items()}
     return {"n": n, "generate_p50_ms": round(med["generate"], 2), "noop_p50_ms": round(med["noop"], 2),
-            "ratio": round(med["generate"] / med["noop"], 3)}
+            "generate_answer_p50_ms": round(med["generate-answer"], 2),
+            "ratio": round(med["generate"] / med["noop"], 3),
+            "answer_ratio": round(med["generate-answer"] / med["noop"], 3)}
 
 
 def _memory(pid: int | None) -> dict:
@@ -196,19 +206,48 @@ def _cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def sweep_batch(model_dir: str, sizes: list[int], clients: int, seconds: float) -> list[dict]:
+    """The generate scenario on a freshly launched app per /generate max_batch_size (GAN_APP_GENERATE_BATCH)."""
+    from app_server import start_app
+    rows = []
+    for size in sizes:
+        server = start_app(model_dir, log=Path(tempfile.gettempdir()) / "serve_load_sweep.log",
+                           env={"GAN_APP_GENERATE_BATCH": str(size)})
+        try:
+            asyncio.run(call_once(server.url))
+            s0 = _cpu_seconds(server.proc.pid)
+            r = asyncio.run(run_clients(server.url, clients, seconds))
+            r["server_cpu_ms_per_request"] = round(1000 * (_cpu_seconds(server.proc.pid) - s0) / max(r["ok"], 1), 1)
+            r["memory"] = _memory(server.proc.pid)
+        finally:
+            server.stop()
+        rows.append({"max_batch_size": size, **r})
+        print(f"max_batch_size {size}: {r['requests_per_s']} req/s, {r['errors']} errors, p50 {r['all']['p50_ms']} ms, "
+              f"p99 {r['all']['p99_ms']} ms, server CPU per request {r['server_cpu_ms_per_request']} ms", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Launch the app (unless --url), run the scenarios, print a table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--score-fraction", type=float, default=0.3, help="share of /score calls in the mix scenario")
-    ap.add_argument("--single", type=int, default=200, help="interleaved single-user pairs (0 = skip)")
-    ap.add_argument("--scenarios", default="single,generate,mix")
+    ap.add_argument("--single", type=int, default=200, help="interleaved single-user rounds (0 = skip)")
+    ap.add_argument("--scenarios", default="single,generate,mix",
+                    help="comma-separated, run in this order on one server (a repeat shows whether memory grows)")
     ap.add_argument("--model-dir", default=str(ROOT / "checkpoints"), help="model of the launched app")
     ap.add_argument("--url", default=None, help="an already running app instead of launching one")
     ap.add_argument("--pid", type=int, default=None, help="with --url: the server's process id (for its memory)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ap.add_argument("--sweep-batch", nargs="*", type=int, default=[],
+                    help="only the generate scenario, on a fresh app per /generate max_batch_size (1 = unbatched)")
     args = ap.parse_args(argv)
+    if args.sweep_batch:
+        rows = sweep_batch(args.model_dir, args.sweep_batch, args.clients, args.seconds)
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2))
+        return 0
     server = None
     if args.url:
         url, pid = args.url.rstrip("/") + "/", args.pid
@@ -216,20 +255,22 @@ def main(argv: list[str] | None = None) -> int:
         from app_server import start_app
         server = start_app(args.model_dir, log=Path(tempfile.gettempdir()) / "serve_load_server.log")
         url, pid = server.url, server.proc.pid
-    res: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    from gan.hardware import cpu_name
+    res: dict = {"machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
                  "python": platform.python_version(), "env": {k: v for k, v in os.environ.items()
                                                               if k.startswith("GAN_APP_")}}
     try:
         import httpx
         res["memory_start"] = _memory(pid)
         asyncio.run(call_once(url))
-        for name in args.scenarios.split(","):
+        for i, scenario in enumerate(args.scenarios.split(",")):
+            name = scenario if scenario not in res else f"{scenario}-{i + 1}"  # a repeat: does memory keep growing?
             c0, s0 = resource.getrusage(resource.RUSAGE_SELF), _cpu_seconds(pid)
-            if name == "single":
+            if scenario == "single":
                 if args.single:
                     res["single"] = asyncio.run(single_user(url, args.single))
             else:
-                frac = args.score_fraction if name == "mix" else 0.0
+                frac = args.score_fraction if scenario == "mix" else 0.0
                 res[name] = asyncio.run(run_clients(url, args.clients, args.seconds, frac))
             c1 = resource.getrusage(resource.RUSAGE_SELF)
             if name in res:
@@ -245,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     _print(res)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
-    return 0 if all(res.get(s, {}).get("errors", 0) == 0 for s in ("generate", "mix")) else 1
+    return 0 if all(r.get("errors", 0) == 0 for k, r in res.items() if k.startswith(("generate", "mix"))) else 1
 
 
 async def call_once(url: str) -> None:
@@ -260,17 +301,16 @@ def _print(res: dict) -> None:
     print(f"machine: {res['machine']}; server memory at start: {res.get('memory_start')}")
     if "single" in res:
         s = res["single"]
-        print(f"single user, {s['n']} interleaved pairs: /generate p50 {s['generate_p50_ms']} ms, "
-              f"/noop p50 {s['noop_p50_ms']} ms, ratio {s['ratio']:.3f}x")
-    for name in ("generate", "mix"):
-        if name not in res:
-            continue
+        print(f"single user, {s['n']} interleaved rounds: /generate p50 {s['generate_p50_ms']} ms with the image "
+              f"downloaded ({s['ratio']:.3f}x /noop), {s['generate_answer_p50_ms']} ms until its answer "
+              f"({s['answer_ratio']:.3f}x); /noop p50 {s['noop_p50_ms']} ms")
+    for name in [k for k in res if k.startswith(("generate", "mix"))]:
         r = res[name]
         print(f"{name}: {r['clients']} clients for {r['wall_s']} s: {r['requests_per_s']} req/s, {r['errors']} errors, "
               f"p50 {r['all']['p50_ms']} ms, p99 {r['all']['p99_ms']} ms; server memory {r.get('memory')}; "
               f"load generator CPU {r['client_cpu_s']} s, server CPU per request {r.get('server_cpu_ms_per_request')} ms")
         for op in ("generate", "score"):
-            if op in r and name == "mix":
+            if op in r and name.startswith("mix"):
                 print(f"    {op}: {r[op]['req_per_s']} req/s, p50 {r[op]['p50_ms']} ms, p99 {r[op]['p99_ms']} ms")
         for kind, n in list(r["error_kinds"].items())[:5]:
             print(f"    error x{n}: {kind}")
