@@ -126,9 +126,9 @@ def on_dice(cls: Any, trunc: Any, *vals: Any):
 
 @user_errors
 def on_reset(base: dict | None, seed: Any, cls: Any):
-    """Sliders to 0 and truncation to 1."""
+    """Sliders and the class morph to 0, truncation to 1."""
     img = generate_view(CTX, _view(base, seed, cls, 1.0, ())).image
-    return (*[0.0] * len(NAMES), 1.0, img)
+    return (*[0.0] * len(NAMES), 1.0, 0.0, img)
 
 
 @user_errors
@@ -504,7 +504,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
         trigger(on_class_sliders, [base_state, seed, cls], sliders, show_progress="hidden", api_visibility="private")
     for trigger in (morph_t.input, morph_to.input):
         trigger(on_morph, view_inputs, [image, morph_md], **live)
-    reset.click(on_reset, [base_state, seed, cls], [*sliders, trunc, image], show_progress="hidden",
+    reset.click(on_reset, [base_state, seed, cls], [*sliders, trunc, morph_t, image], show_progress="hidden",
                 api_visibility="private")
     var_btn.click(on_variations, view_inputs, grid, api_visibility="private")
     export_btn.click(on_export, view_inputs, [png_file, npy_file, share_box, share_link], api_visibility="private")

@@ -146,6 +146,32 @@ def test_dragging_an_attribute_slider_keeps_the_class(page, server):
     page.screenshot(path=str(ARTIFACTS / "browser_attribute_slider.png"))
 
 
+def test_class_morph_moves_g_class_input_and_shows_the_reading(page, server):
+    _open(page, server, "?seed=42&label=0")
+    page.wait_for_function("() => document.querySelector('#class input').value === 'T-shirt/top'", timeout=30_000)
+    page.click("text=Class morph (changes the class)")
+    page.locator("#morph-to input").fill("Bag")
+    page.keyboard.press("Enter")
+    before = _src(page, "#gen-image img")
+    slider = page.locator("#morph-amount input[type=range]")
+    slider.focus()
+    for _ in range(20):  # 0 -> 1: all the way to a Bag
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('#morph-reading').innerText.includes('100% Bag')",
+                           timeout=30_000)
+    assert "The classifier reads:" in page.inner_text("#morph-reading")
+    assert _src(page, "#gen-image img") != before
+    from gradio_client import Client
+    c = Client(server.url, verbose=False)
+    bag = Path(c.predict(seed=42, class_name="Bag", api_name="/generate")).read_bytes()
+    c.close()
+    _images_loaded(page, "#gen-image")
+    assert _image_bytes(page, _src(page, "#gen-image img")) == bag  # the far end is the other class exactly
+    page.click("#reset")
+    page.wait_for_function("(old) => document.querySelector('#gen-image img').src === old", arg=before,
+                           timeout=30_000)
+
+
 def _classifier_reading(png: Path) -> str:
     """The metric classifier's class for a /generate PNG (28x28 shown x8, nearest neighbour: every 8th pixel)."""
     import numpy as np
