@@ -248,7 +248,7 @@ def on_pause():
 def _preset_controls(preset_name: str, mode: str) -> tuple:
     p = preset(preset_name)
     s = p.settings(MODES[mode])
-    return (s, (s.loss, s.lr_d, s.lr_g, s.k, s.gamma, f"**{p.title}.** {p.lesson}"))
+    return (s, (s.loss, s.lr_d, s.lr_g, s.k, s.gamma, f"**{p.title}.** {p.lesson_for(MODES[mode])}"))
 
 
 def on_preset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
@@ -315,7 +315,7 @@ def build_game_tab(demo: gr.Blocks | None = None) -> None:
                                                                 default_size=6))
             pre = gr.Dropdown([(p.title, n) for n, p in PRESETS.items()], value="default", label="Lesson (preset)",
                               elem_id="game-preset")
-            lesson = gr.Markdown(f"**{PRESETS['default'].title}.** {PRESETS['default'].lesson}",
+            lesson = gr.Markdown(f"**{PRESETS['default'].title}.** {PRESETS['default'].lesson_for('toy')}",
                                  elem_id="game-lesson")
             d0 = PRESETS["default"].toy
             loss = gr.Dropdown([(v, k) for k, v in OBJECTIVES.items()], value=d0.loss, label="Loss",

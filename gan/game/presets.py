@@ -24,14 +24,19 @@ class Preset:
     """A named lesson: settings per mode and the toy's player sizes."""
 
     title: str
-    lesson: str
+    lesson: str  # what the toy shows
     toy: Settings
     fashion: Settings
+    fashion_lesson: str = ""  # what Fashion-MNIST shows (measured; see docs/game.md)
     nets: ToyNets = field(default_factory=ToyNets)
 
     def settings(self, kind: str) -> Settings:
         """The preset's settings for 'toy' or 'fashion'."""
         return self.toy if kind == "toy" else self.fashion
+
+    def lesson_for(self, kind: str) -> str:
+        """The lesson as the mode 'toy' or 'fashion' shows it."""
+        return self.lesson if kind == "toy" or not self.fashion_lesson else self.fashion_lesson
 
 
 TOY_DEFAULT = toy_defaults()
@@ -40,24 +45,33 @@ _STRONG_D = dict(lr_d=2e-3, lr_g=5e-4, k=5, gamma=0.0)
 
 PRESETS: dict[str, Preset] = {
     "default": Preset(
-        "Default: non-saturating with a small R1",
-        "The game settles: G's points cover the data, D's map fades to 1/2 and both read-outs meet at 1/2.",
-        TOY_DEFAULT, _F),
+        "Default settings",
+        "Non-saturating loss with a small R1. The game settles: G's points cover the data, D's map fades to 1/2 "
+        "and both read-outs meet at 1/2.",
+        TOY_DEFAULT, _F,
+        "Non-saturating loss. Garment shapes appear after about 1,000 rounds; D(x) stays a little above 1/2 "
+        "and D(G(z)) a little below."),
     "minimax": Preset(
         "Minimax (saturating) loss, strong D",
         "D wins at once, D(G(z)) drops to 0, and G's loss log(1 - D(G(z))) goes flat: G's gradient "
         "(arrows, 4th chart) nearly vanishes and G barely moves.",
-        Settings(loss="minimax", batch=256, **_STRONG_D), _F.changed(loss="minimax", lr_d=2e-3, k=3)),
+        Settings(loss="minimax", batch=256, **_STRONG_D), _F.changed(loss="minimax", lr_d=2e-3, k=3),
+        "D wins at once (D(G(z)) near 0.03) and G's gradient nearly vanishes: over the first 60 rounds its mean "
+        "norm was 0.45, against 21 with the non-saturating loss. The grid stays noise."),
     "non-saturating": Preset(
         "Non-saturating loss, same strong D",
         "The same strong D, but G maximises log D(G(z)): its gradient is largest exactly when D wins, "
         "so G moves towards the data at once.",
-        Settings(loss="ns", batch=256, **_STRONG_D), _F.changed(loss="ns", lr_d=2e-3, k=3)),
+        Settings(loss="ns", batch=256, **_STRONG_D), _F.changed(loss="ns", lr_d=2e-3, k=3),
+        "The same strong D, but G's gradient stays large (mean norm 21 over the first 60 rounds), so G "
+        "keeps learning while D wins."),
     "mode-collapse": Preset(
         "Mode collapse: G too strong (its learning rate 10x D's)",
         "G outruns D: its points gather where D currently says 'real', D moves, and G hops to the next "
-        "mode instead of covering all of them. In the grid: many samples look alike.",
-        TOY_DEFAULT.changed(lr_d=2e-4, lr_g=2e-3, gamma=0.0), _F.changed(lr_d=1e-4, lr_g=2e-3)),
+        "mode instead of covering all of them.",
+        TOY_DEFAULT.changed(lr_d=2e-4, lr_g=2e-3, gamma=0.0), _F.changed(lr_d=1e-4, lr_g=2e-3),
+        "The same 10x ratio on Fashion-MNIST mostly makes the samples blotchy: in our 600-round check they "
+        "were no less varied than the default's. The collapse shows most clearly on the toy."),
     "k-steps": Preset(
         "k = 5 D steps per G step",
         "The seeds' Algorithm 1 with k = 5: D stays near its optimum for the current G, so its map is "
