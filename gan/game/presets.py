@@ -54,7 +54,7 @@ PRESETS: dict[str, Preset] = {
     "minimax": Preset(
         "Minimax (saturating) loss, strong D",
         "D wins at once, D(G(z)) drops to 0, and G's loss log(1 - D(G(z))) goes flat: G's gradient "
-        "(arrows, 4th chart) nearly vanishes and G barely moves.",
+        "(the arrows, and the G gradient norm in the table) nearly vanishes and G barely moves.",
         Settings(loss="minimax", batch=256, **_STRONG_D), _F.changed(loss="minimax", lr_d=2e-3, k=3),
         "D wins at once (D(G(z)) near 0.03) and G's gradient nearly vanishes: over the first 60 rounds its mean "
         "norm was 0.45, against 21 with the non-saturating loss. The grid stays noise."),
