@@ -158,6 +158,7 @@ def test_cli_missing_fashion_mnist_is_a_clear_error(tmp_path: Path):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: Fashion-MNIST not found"), r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_one_trainer_per_page_and_unload_stops_it():

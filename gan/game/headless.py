@@ -50,8 +50,8 @@ def make_session(opts: RunOptions) -> Session:
 def run(opts: RunOptions) -> dict:
     """Play opts.steps rounds, writing metrics.jsonl as it goes and a frame every steps/frames rounds."""
     out = Path(opts.out)
+    session = make_session(opts)  # first: missing data or bad points leave no output folder behind
     (out / "frames").mkdir(parents=True, exist_ok=True)
-    session = make_session(opts)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     every = max(1, opts.steps // max(opts.frames, 1))
     frames, train_cpu = [], 0.0
