@@ -4,13 +4,14 @@ The endpoints are registered with ``gr.api`` (no hidden components): Gradio deri
 parameters and return values from the type hints below, so this module must not use
 ``from __future__ import annotations`` (string hints would collapse a tuple return into one output).
 
-    /generate(seed, class_name, truncation, sliders) -> PNG
+    /generate(seed, class_name, truncation, sliders) -> PNG   (batched: waiting requests share one pass of G)
     /interpolate(seed_a, seed_b, class_a, class_b, method, frames, truncation, more_seeds, more_classes, loop)
         -> GIF, PNG strip, PNG plot, dict
     /interpolate_path(seeds, classes, method, frames, truncation, loop) -> GIF, MP4, PNG strip, PNG plot, dict
     /directions() -> list of sliders (name, kind, label, range, classes, measured effects)
     /score(image) -> dict, PNG          /project(image, class_name, steps) -> PNG, dict
-    /noop(x) -> x                       (undocumented: the round trip benchmarks/app_latency.py compares with)
+    /noop(x) -> x                       (undocumented: the round trip benchmarks/app_latency.py and serve_load.py
+                                         compare with)
 """
 
 import base64
@@ -244,7 +245,7 @@ class Api:
 
     @staticmethod
     def noop(x: float = 0.0) -> float:
-        """No-op round trip (undocumented; benchmarks/app_latency.py compares the slider path with it)."""
+        """No-op round trip (undocumented; benchmarks/app_latency.py and serve_load.py compare with it)."""
         return x
 
 
