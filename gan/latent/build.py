@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", help="model folder (config.json + generator.safetensors)")
     p.add_argument("--n", type=int, default=20000, help="latent samples for the fits (default: 20000)")
     p.add_argument("--k", type=int, default=8, help="principal components (GANSpace and SeFa) to try (default: 8)")
-    p.add_argument("--tune", type=int, default=256, help="samples per class to tune and label sliders (default: 256)")
+    p.add_argument("--tune", type=int, default=192, help="samples per class to tune and label sliders (default: 192)")
     p.add_argument("--check", type=int, default=512,
                    help="samples per class on which a tuned slider is accepted or dropped (default: 512)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

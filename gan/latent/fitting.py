@@ -74,7 +74,7 @@ class _Fit:
     za: torch.Tensor  # (M * C, z_dim) tuning latents for directions that act on every class
     zv: torch.Tensor  # (V, z_dim) check latents: a direction chosen on zt is accepted or not on these
     goals: Goals = field(default_factory=Goals)
-    iters: int = 8  # tightening rounds per class
+    iters: int = 6  # tightening rounds per class
     tune: dict = field(default_factory=dict)  # class (or None) -> Measured of zt
     check: dict = field(default_factory=dict)  # class (or None) -> Measured of zv
     space: InputSpace | None = None  # None: z alone, G itself
@@ -289,7 +289,7 @@ def _fit_in_spaces(F_: _Fit, a: str, c: int | None, attrs: list[str]) -> tuple[_
             continue
         fit = _judge(a, fit.vector, fit.scale, Fs.checked(c, LABEL_STEP * fit.scale * fit.vector), F_.goals)
         kept = fit.effect.class_kept
-        if not fit.passed and fit.leak[0] <= F_.goals.leak and kept < F_.goals.kept and fit.own * SHRINK >= 1.05:
+        if not fit.passed and fit.leak[0] <= F_.goals.leak and kept < F_.goals.kept and fit.own * SHRINK >= 1.1:
             s = fit.scale * SHRINK  # only the class is lost: a shorter step changes fewer classes
             fit = _judge(a, fit.vector, s, Fs.checked(c, LABEL_STEP * s * fit.vector), F_.goals)
         if fit.passed:
@@ -425,10 +425,10 @@ def model_reference(model: nn.Module, fit: Measured, y: torch.Tensor | None, cla
     return ref
 
 
-def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: int = 0, n_tune: int = 256,
+def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: int = 0, n_tune: int = 192,
                        n_check: int = 512,
                        classifier: nn.Module | None | str = "auto", attributes: list[str] | None = None,
-                       goals: Goals = Goals(), iters: int = 8, spaces: tuple[str, ...] = ("z", "z+class"),
+                       goals: Goals = Goals(), iters: int = 6, spaces: tuple[str, ...] = ("z", "z+class"),
                        verbose: bool = False) -> Directions:
     """Attribute sliders (per-class conditional InterFaceGAN) plus GANSpace and SeFa directions, scaled and labelled.
 
