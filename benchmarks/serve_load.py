@@ -111,7 +111,9 @@ async def one_request(http, url: str, op: str, rng: random.Random) -> None:  # n
             raise RuntimeError(f"noop returned {out}")
 
 
-async def _client(http, url: str, deadline: float, score_fraction: float, seed: int, tally: Tally) -> None:  # noqa: ANN001
+async def _client(http, url: str, deadline: float, score_fraction: float, seed: int,  # noqa: ANN001
+                  tally: Tally) -> None:
+    """One client: requests back to back until the deadline, each timed and counted."""
     rng = random.Random(seed)
     while time.perf_counter() < deadline:
         op = "score" if rng.random() < score_fraction else "generate"
@@ -308,7 +310,8 @@ def _print(res: dict) -> None:
         r = res[name]
         print(f"{name}: {r['clients']} clients for {r['wall_s']} s: {r['requests_per_s']} req/s, {r['errors']} errors, "
               f"p50 {r['all']['p50_ms']} ms, p99 {r['all']['p99_ms']} ms; server memory {r.get('memory')}; "
-              f"load generator CPU {r['client_cpu_s']} s, server CPU per request {r.get('server_cpu_ms_per_request')} ms")
+              f"load generator CPU {r['client_cpu_s']} s, "
+              f"server CPU per request {r.get('server_cpu_ms_per_request')} ms")
         for op in ("generate", "score"):
             if op in r and name.startswith("mix"):
                 print(f"    {op}: {r[op]['req_per_s']} req/s, p50 {r[op]['p50_ms']} ms, p99 {r[op]['p99_ms']} ms")

@@ -190,7 +190,8 @@ def test_noop_round_trip(client):
 
 GENERATE_CASES = [dict(seed=s, class_name=c, truncation=t, sliders=sl) for s, c, t, sl in [
     (1, "random", 1.0, {}), (2, "Bag", 0.7, {}), (3, "Sneaker", 1.0, {"PC1": 2.0}), (4, "3", 1.3, {"brightness": -1.5}),
-    (5, "Dress", 0.5, {"PC1": -3.0, "brightness": 1.0}), (1, "random", 1.0, {}), (6, "Coat", 1.0, {}), (7, "0", 0.9, {}),
+    (5, "Dress", 0.5, {"PC1": -3.0, "brightness": 1.0}), (1, "random", 1.0, {}), (6, "Coat", 1.0, {}),
+    (7, "0", 0.9, {}),
 ]] * 3
 
 
