@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan import GAN  # noqa: E402
 from gan.classifier import load_classifier  # noqa: E402
+from gan.hardware import hardware_description  # noqa: E402
 from gan.latent import latent_for_seed, load_directions  # noqa: E402
 from gan.latent.attributes import fashion_reference  # noqa: E402
 from gan.latent.directions import LABEL_STEP, Directions  # noqa: E402
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             why = CHECK.failures(eff, name)
             space = d.class_info[d.index[name]].get(cname, {}).get("space", "z")
             if not why:
-                passing[cname].append(name)
+                passing[cname].append(f"{name} {eff.sd.get(name, 0.0):+.2f}")
             verdict = "yes" if not why else "no: " + "; ".join(why)
             rows.append(f"| {cname} | {name} | {space} | {eff.sd.get(name, 0.0):+.2f} | {worst[1]} {worst[0]:.2f} | "
                         f"{eff.class_kept:.0%} | {eff.same_reading:.0%} | {verdict} |")
@@ -92,12 +92,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.seeds} unseen seeds per class ({FIRST_SEED}..{FIRST_SEED + args.seeds - 1}); changes in sd of "
           f"that class's real test images; class read by the metric classifier. Check: own >= {CHECK.own:g} sd, "
           f"largest other <= {CHECK.leak:g}x own, class kept >= {CHECK.kept:.0%}.")
-    print(f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
+    print(f"Machine: {hardware_description(torch.device('cpu'))}, {torch.get_num_threads()} torch threads; "
           f"{time.time() - t0:.0f} s.\n")
     print("| class | slider | moves | own (sd) | largest other (sd) | class kept | same reading | passes |")
     print("|---|---|---|---:|---|---:|---:|---|")
     print("\n".join(rows))
-    print("\n| class | passing attribute sliders | count |\n|---|---|---:|")
+    print("\n| class | attribute sliders that pass (own change at +3, sd of the class) | count |\n|---|---|---:|")
     for cname, ok in passing.items():
         print(f"| {cname} | {', '.join(ok) or '-'} | {len(ok)} |")
     others = [n for n, k in zip(d.names, d.kinds) if k != "attribute"]
