@@ -6,6 +6,7 @@ One module per concern:
 * ``attributes`` the garment attributes sliders are named after, each a documented function of the image
 * ``effects``    what a move in z does: attribute changes in sd of real images, class retention
 * ``principal``  GANSpace and SeFa directions
+* ``boundaries`` InterFaceGAN boundary normals and the conditional direction between them
 * ``fitting``    InterFaceGAN conditional, per-class attribute sliders; labels, scales, merging
 * ``space``      where a slider moves: z, or z and G's class input
 * ``directions`` the Directions container, apply_directions / apply_edit, files

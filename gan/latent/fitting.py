@@ -1,16 +1,16 @@
 """How the sliders are found: GANSpace, SeFa and InterFaceGAN conditional boundaries, per class, scaled.
 
 * **Attribute sliders** (InterFaceGAN, Shen et al. 2020): for every attribute of gan.latent.attributes
-  and every class it applies to, the least-squares boundary normal n_a of the attribute in z (within
-  that class: G is conditional, and "heel" means something for shoes only) is turned into a
-  *conditional* direction: the unit w that moves the attribute most while every other attribute's
-  normal n_b moves at most rho_b times as much and the classifier's margin for the class does not drop
-  (w . n_margin >= m). rho_b starts at 0.35 and is tightened for the attribute that measurably leaks,
-  m is raised when the class measurably flips, until the direction passes on a tuning batch or gives
-  up. The chosen direction is then measured again on a separate check batch, and only that decides. With rho = 0 this is InterFaceGAN's projection of the other normals; the cone keeps some of the
-  attribute's strength that the hard projection throws away. A class is kept on a slider only where
-  its direction passes (Goals: its attribute moves >= 1 sd at +3, no other more than half as much,
-  and 85% of the samples keep their class).
+  and every class it applies to, the least-squares boundary normal n_a of the attribute (in sd of that
+  class's real images) is turned into a *conditional* direction: the unit w that moves the attribute
+  most while every other attribute's normal n_b moves at most rho_b times as much and the classifier's
+  probability of the class does not drop (w . n_p >= m). rho_b starts at 0.35 and is tightened for the
+  attribute that measurably leaks, m is raised when the class measurably flips, until the direction
+  passes on a tuning batch or gives up. The chosen direction is then measured again on a separate check
+  batch, and only that decides (Goals: effects.CHECK with a margin). The fit runs in z first; where no
+  direction in z passes for a class, in z and G's class input together (gan.latent.space). With rho = 0
+  this is InterFaceGAN's projection of the other normals; the cone keeps some of the attribute's
+  strength that the hard projection throws away.
 * **Principal directions**: GANSpace (Härkönen et al. 2020: PCA of the first layer's activations,
   centred per class, mapped back to z by least squares) and SeFa (Shen & Zhou 2021: the top
   eigenvectors of A^T A for G's first linear map A, Generator.latent_weight). Each is labelled by the
@@ -38,6 +38,7 @@ from .directions import LABEL_STEP, Directions
 from .effects import CHECK, Measured, ShiftEffect, compare, measure_batch
 from .principal import gan_space, sefa
 from .sampling import generator_of
+from .boundaries import boundary_normal, constrained_direction
 from .space import InputSpace
 
 TARGET_SD = 1.35  # change of a slider's own attribute at +LABEL_STEP, in sd of real images
@@ -111,46 +112,6 @@ class _Fit:
             self.check[c] = measure_batch(self.G, self.zv, y, self.clf)
         moved = measure_batch(self.G, self.zv + offset, y, self.clf)
         return compare(self.check[c], moved, y, self.ref, self.class_names)
-
-
-def boundary_normal(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Coefficients w (z_dim,) of the least-squares fit target ≈ z·w + b: the attribute's change per unit of z."""
-    X = torch.cat([z, torch.ones(len(z), 1)], dim=1)
-    return torch.linalg.lstsq(X.double(), target.double().unsqueeze(1)).solution[: z.size(1), 0].float()
-
-
-def constrained_direction(own: torch.Tensor, others: list[tuple[torch.Tensor, float]],
-                          keep: torch.Tensor | None = None, keep_min: float = 0.0) -> torch.Tensor | None:
-    """Unit w maximising own·w with |n·w| <= rho * own·w for every (n, rho) and keep·w >= keep_min * own·w.
-
-    The optimum lies in the span of the given vectors, so the problem is solved there (SLSQP, a few
-    starts); None when it has no solution (e.g. own lies in the span of normals that must not move).
-    """
-    from scipy.optimize import minimize
-    vecs = [own] + [n for n, _ in others] + ([keep] if keep is not None else [])
-    Q = torch.linalg.qr(torch.stack(vecs, 1).double())[0].numpy()  # (z_dim, r) orthonormal basis
-    a = Q.T @ own.double().numpy()
-    if not np.linalg.norm(a) > 1e-12:  # the attribute does not vary with z (or is NaN)
-        return None
-    cons = [{"type": "eq", "fun": lambda u: u @ u - 1.0}]
-    for n, rho in others:
-        b = Q.T @ n.double().numpy()
-        cons += [{"type": "ineq", "fun": lambda u, b=b, rho=rho: rho * (a @ u) - b @ u},
-                 {"type": "ineq", "fun": lambda u, b=b, rho=rho: b @ u + rho * (a @ u)}]
-    if keep is not None:
-        k = Q.T @ keep.double().numpy()
-        cons.append({"type": "ineq", "fun": lambda u: k @ u - keep_min * (a @ u)})
-    best = None
-    rng = np.random.RandomState(0)
-    for u0 in [a / np.linalg.norm(a)] + [rng.randn(len(a)) for _ in range(2)]:
-        r = minimize(lambda u: -(a @ u), u0 / np.linalg.norm(u0), constraints=cons, method="SLSQP",
-                     options={"maxiter": 200})
-        if r.success and a @ r.x > 0 and (best is None or r.fun < best.fun):
-            best = r
-    if best is None:
-        return None
-    w = torch.from_numpy(Q @ best.x).float()
-    return w / w.norm()
 
 
 @dataclass
