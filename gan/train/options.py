@@ -64,8 +64,8 @@ class TrainConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
     cpu_amp: bool = field(default=False, metadata={"help": (
-        "bf16 autocast on the CPU: about 2x the images/s on CPUs with AMX (docs/speed.md); off by default "
-        "until its FID is measured")})
+        "bf16 autocast on the CPU: about 2x the images/s on CPUs with AMX; off by default, as its one measured "
+        "5-epoch run ended a little behind fp32 (docs/speed.md)")})
     compile: bool = False  # torch.compile G and D (GPU)
     channels_last: bool = True
     sample_every: int = 500  # steps between progress grids
