@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from gan import GAN
 from gan import scoring
+from gan.scoring import cli as scoring_cli
 from gan.data import FASHION_MNIST_CLASSES, load_dataset, to_float
 from gan.scoring import (Calibration, calibrate, d_logits_all_classes, fit_platt, load_calibration,
                          nearest_training_images, overlay, roc_auc, saliency_map, score_images, write_calibration)
@@ -149,7 +150,7 @@ def test_cli_writes_calibration_and_prints_auc(model: GAN, tmp_path: Path, capsy
     assert "ROC AUC" in r.stdout and (tmp_path / "calibration.json").is_file()
     auc = float(r.stdout.split("ROC AUC ")[1].split(",")[0])
     assert auc == pytest.approx(load_calibration(tmp_path).auc, abs=1e-4)
-    assert scoring.main([str(tmp_path / "missing")]) == 2
+    assert scoring_cli.main([str(tmp_path / "missing")]) == 2
     assert "error" in capsys.readouterr().err
 
 
