@@ -61,7 +61,7 @@ HELP = {
     "eval_every": "epochs between FID evaluations (0 = off)", "eval_samples": "samples per FID evaluation",
     "ddp_timeout": "torchrun: seconds a rank waits at a collective before it stops with an error naming it",
     "extras": "after a full Fashion-MNIST run, compute the app's sliders, calibration and critic (measured on a shared "
-              "2-core CPU: about 3 min for the sliders on 1 thread, 16 min for the critic on 2 threads; later: "
+              "2-core CPU: about 14 min for the per-class sliders, 16 min for the critic; later: "
               "fashion-gan finish DIR)",
     "resume": "continue the run in --out from its newest checkpoint",
     "overwrite": "replace whatever --out holds",
