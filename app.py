@@ -23,7 +23,6 @@ from gan import latent as L
 from gan.app import inputs
 from gan.app.context import load_context
 from gan.app.endpoints import inline_png, register_api, user_errors
-from gan.app.examples import example_gallery, example_images
 from gan.app.game_tab import build_game_tab
 from gan.app.generate import (View, class_reading, direction_groups, directions_markdown, export_view, generate_view,
                               make_view, random_seed, render_latent, slider_states, variations_grid, view_from_npy,
@@ -35,10 +34,8 @@ from gan.app.plots import directions_heatmap
 from gan.app.model_tab import (class_metrics_markdown, metrics_markdown, model_asset, model_card_markdown,
                                model_summary_markdown)
 from gan.app.project import DEFAULT_PROJECT_STEPS, MAX_PROJECT_STEPS, project_input
-from gan.app.score import (MAX_SCORE_FILES, ScoreReport, auc_markdown, empty_score_table, score_inputs,
-                           two_discriminators_markdown)
+from gan.app.score_tab import build_score_tab
 from gan.app.scratch import DELETE_CACHE
-from gan.app.scratch import gallery_files as _gallery
 from gan.app.scratch import png_file as _file
 from gan.images import MAX_UPLOAD_BYTES
 from gan.pretrained import ModelFormatError
@@ -229,33 +226,7 @@ def on_interpolate(mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up
     return str(r.gif), _file(r.strip), _file(r.plot), str(r.gif), video, video, r.summary(CTX)
 
 
-# ---- Score / Project handlers --------------------------------------------------------------------
-def _score_outputs(report: ScoreReport) -> tuple:
-    return (_gallery(report.seen), report.table, report.markdown, _gallery(report.saliency),
-            _gallery(report.neighbours))
-
-
-@user_errors
-def on_score_files(files: list[str] | None):
-    """Score uploaded image files."""
-    return _score_outputs(score_inputs(CTX, files or []))
-
-
-@user_errors
-def on_score_sketch(value: Any):
-    """Score the drawing on the sketch pad."""
-    return _score_outputs(score_inputs(CTX, [value], names=["sketch"]))
-
-
-@user_errors
-def on_score_example(evt: gr.SelectData):
-    """Score a clicked example image."""
-    examples = example_images()
-    if evt is None or not 0 <= evt.index < len(examples):
-        raise AppInputError("unknown example")
-    return _score_outputs(score_inputs(CTX, [examples[evt.index]]))
-
-
+# ---- Project handlers ----------------------------------------------------------------------------
 @user_errors
 def on_project(upload: str | None, cls: Any, steps: Any, progress=gr.Progress()):
     """Find the latent (and class) that reconstructs an uploaded image."""
@@ -284,8 +255,8 @@ def on_state_to_endpoint(state: dict | None):
 # ---- layout --------------------------------------------------------------------------------------
 with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
     gr.Markdown("# Fashion-MNIST GAN\nA DCGAN-family generator and its discriminator. Move the sliders, "
-                "interpolate between garments, ask the discriminator whether an image looks real, or find the "
-                "latent of your own picture.\n\n"
+                "interpolate between garments, ask the discriminator whether an image looks real, find the "
+                "latent of your own picture, or watch a GAN learn in the Game tab.\n\n"
                 f"<sub>Serving: {CTX.source.description}"
                 f"{' (⚠️ ' + CTX.source.warning + ')' if getattr(CTX.source, 'warning', None) else ''}"
                 " · details in the Model tab</sub>", elem_id="serving")
@@ -401,42 +372,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                 i_json = gr.JSON(label="Per-frame numbers")
         # ---------------- Score ----------------
         with gr.Tab("Score", id="score"):
-            auc = auc_markdown(CTX)
-            gr.Markdown("Is an image a real Fashion-MNIST image or one this GAN generated? Each upload gets a "
-                        "verdict. Uploads are converted exactly as the training data was made (grayscale, dark "
-                        "background, cropped, 28x28). " + auc, elem_id="score-intro")
-            with gr.Accordion("Two discriminators: why the game's D says 1/2 and what the critic is", open=False):
-                gr.Markdown(two_discriminators_markdown(CTX), elem_id="score-explainer")
-            with gr.Row():
-                with gr.Column():
-                    with gr.Tabs():
-                        with gr.Tab("Upload"):
-                            s_files = gr.File(label=f"One or more images (up to {MAX_SCORE_FILES})",
-                                              file_count="multiple", file_types=["image"], type="filepath",
-                                              elem_id="score-files")
-                            s_btn = gr.Button("Score uploads", variant="primary", elem_id="score-btn")
-                        with gr.Tab("Draw"):
-                            s_sketch = gr.Sketchpad(label="Draw a garment (pick the brush on the left)", canvas_size=(280, 280), type="numpy",
-                                                    brush=gr.Brush(colors=["#000000"], color_mode="fixed",
-                                                                   default_size=14))
-                            s_sketch_btn = gr.Button("Score drawing", variant="primary")
-                    s_examples = gr.Gallery(value=example_gallery(), label="Examples: click one to score it",
-                                            columns=5, height="auto", allow_preview=False, object_fit="contain",
-                                            buttons=[], elem_id="score-examples")
-                with gr.Column():
-                    s_md = gr.Markdown(elem_id="score-result")
-                    with gr.Row():
-                        s_seen = gr.Gallery(label="As the critic and the discriminator see it (28x28)", columns=2,
-                                            height=260,
-                                            allow_preview=False, buttons=[], elem_classes=["crisp"],
-                                            object_fit="contain", elem_id="score-seen")
-                        s_sal = gr.Gallery(label="Saliency: what drives the verdict", columns=2, height=260,
-                                           allow_preview=False, buttons=[], object_fit="contain")
-                    s_table = gr.Dataframe(value=empty_score_table(), label="Scores", interactive=False, wrap=True)
-                    s_nn = gr.Gallery(label="Nearest training images to the first image (pixel distance): "
-                                            "the generator does not just copy its data", columns=4, height=280,
-                                      allow_preview=False, buttons=[], elem_classes=["crisp"], object_fit="contain")
-            score_outs = [s_seen, s_table, s_md, s_sal, s_nn]
+            build_score_tab(CTX)
         # ---------------- Project ----------------
         with gr.Tab("Project", id="project"):
             gr.Markdown("Find the latent (and class) whose generated image best matches yours (GAN inversion by "
@@ -524,9 +460,6 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                 [i_gif, i_strip, i_plot, i_file, i_video, i_mp4_file, i_json],
                 api_visibility="private", **heavy)
 
-    s_btn.click(on_score_files, s_files, score_outs, api_visibility="private")
-    s_sketch_btn.click(on_score_sketch, s_sketch, score_outs, api_visibility="private")
-    s_examples.select(on_score_example, None, score_outs, api_visibility="private")
 
     p_btn.click(on_project, [p_up, p_cls, p_steps], [p_target, p_recon, p_plot, p_md, proj_state],
                 api_visibility="private", **heavy)
