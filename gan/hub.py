@@ -90,8 +90,7 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
                 token: str | None = None, commit_message: str | None = None, create_pr: bool = False,
                 delete_patterns: list[str] | str | None = None) -> str:
     """Upload a finished model folder to the Hub repo repo_id (created if needed); return the repo (or PR) URL."""
-    from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub import HfApi
 
     folder = Path(folder)
     missing = missing_model_files(folder)

@@ -14,7 +14,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GAN_DIR = ROOT / "gan"

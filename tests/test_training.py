@@ -397,7 +397,6 @@ def _fixed_penalties(monkeypatch: pytest.MonkeyPatch, calls: list[int]) -> None:
 def test_lazy_penalty_runs_every_k_steps_weighted_by_k(fake_fashion: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """--reg-every 3: R1/R2 on steps 0, 3, 6 only, each weighted by 3 (StyleGAN2's lazy regularisation)."""
-    import gan.train.loop
     calls: list[int] = []
     with monkeypatch.context() as m:
         _fixed_penalties(m, calls)
@@ -414,7 +413,6 @@ def test_lazy_penalty_runs_every_k_steps_weighted_by_k(fake_fashion: Path, tmp_p
 
 def test_every_step_penalty_and_no_penalty_without_weights(fake_fashion: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import gan.train.loop
     for options, expected in ((["--reg-every", "1"], [0, 1, 2]), (["--r1", "0", "--r2", "0"], []),
                               (["--r1", "0", "--r2", "0.1", "--reg-every", "2"], [0, 2])):
         calls: list[int] = []
