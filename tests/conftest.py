@@ -212,3 +212,14 @@ def server(app_server):
 def client(app_client):
     """The shared gradio_client under its short name."""
     return app_client
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium for the browser tests (their modules skip when it or playwright is missing)."""
+    from app_server import CHROMIUM, CHROMIUM_ARGS
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT
+from app_server import CHROMIUM, ROOT
 from gan.data import DEBIAN_FASHION_MNIST
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -19,14 +19,6 @@ if not Path(CHROMIUM).exists():
 
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 90_000  # generous: CI is a busy 2-core machine
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -213,22 +213,21 @@ def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, 
     return (s, gr.skip() if tick.stopped is None else gr.Timer(active=False), *_frame(s, charts_due=due))
 
 
-@_guard
-def on_step_d(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
-    """One D update alone (pauses the game)."""
-    s = _session_for(state, mode, data, preset_name, sketch,
-                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
-    s.step_d()
-    return (s, gr.Timer(active=False), *_frame(s))
+def _one_update(player: str) -> Any:
+    """The Step D / Step G handler: one update of that player alone (pauses the game)."""
+
+    @_guard
+    def on_step(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
+        s = _session_for(state, mode, data, preset_name, sketch,
+                         _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
+        (s.step_d if player == "d" else s.step_g)()
+        return (s, gr.Timer(active=False), *_frame(s))
+
+    on_step.__name__ = on_step.__qualname__ = f"on_step_{player}"
+    return on_step
 
 
-@_guard
-def on_step_g(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
-    """One G update alone (pauses the game)."""
-    s = _session_for(state, mode, data, preset_name, sketch,
-                     _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
-    s.step_g()
-    return (s, gr.Timer(active=False), *_frame(s))
+on_step_d, on_step_g = _one_update("d"), _one_update("g")
 
 
 @_guard
