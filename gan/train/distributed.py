@@ -6,6 +6,7 @@ ranks call the same ones in the same order (a mismatch is a silent hang, issue 1
   start    broadcast G and D from rank 0                        (build)
   start    barrier "output folder checked"                      (after rank 0 checked --out)
   step     all_reduce D grads, [all_reduce G grads], all_reduce "all losses finite"
+  epoch    all_reduce "time budget spent"                       (each epoch's end, with --time-budget only)
   eval     barrier "evaluation"                                 (rank 0 evaluates alone, the others wait here)
   ckpt     all_gather_object RNG states                         (rank 0 writes the file)
   end      barrier "end of training", then the group is torn down
@@ -110,6 +111,17 @@ def all_finite(ok: torch.Tensor, d: Dist, step: int) -> bool:
             dist.all_reduce(ok_t, op=dist.ReduceOp.MIN)
         ok = ok_t.bool()
     return bool(ok)
+
+
+def any_rank(flag: bool, d: Dist, name: str, step: int) -> bool:
+    """True on every rank when flag is true on any rank (a one-item list in a single process needs no collective)."""
+    if d.world <= 1:
+        return flag
+    dev = torch.device("cuda", d.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([float(flag)], device=dev)
+    with collective(d, name, step):
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def broadcast_module(module: nn.Module, d: Dist) -> None:

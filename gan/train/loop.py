@@ -22,7 +22,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..data import ImageData
 from ..models import Generator
-from .distributed import Dist, barrier, gather_objects, setup_distributed, teardown
+from .distributed import Dist, any_rank, barrier, gather_objects, setup_distributed, teardown
 from .options import TrainConfig
 from .outputs import evaluate, save_progress, truncate_metrics, wall_time, write_model_folder
 from .run import CKPT_DIR, Run, build_run, load_data, prepare_output, resolve_device, resume, checkpoint_state
@@ -76,6 +76,8 @@ def _loop(run: Run, evaluate_fn: Callable[[Generator], dict] | None, progress: b
         while run.step < run.total:
             stats = train_step(run)
             run.step += 1
+            if cfg.time_budget and run.step % run.steps_per_epoch == 0 and run.step < run.total:
+                _stop_if_budget_spent(run)
             if stats is None:  # a skipped non-finite batch: nothing to log or save for it
                 continue
             log["acc"] += stats
@@ -99,6 +101,25 @@ def _loop(run: Run, evaluate_fn: Callable[[Generator], dict] | None, progress: b
             bar.close()
         if metrics_f is not None:
             metrics_f.close()
+
+
+def _stop_if_budget_spent(run: Run) -> None:
+    """--time-budget: at an epoch's end, once this call has trained that long, make this step the last one.
+
+    The run's --epochs (or --steps) is set to where it stopped, so the checkpoint, the model folder and
+    training_options.json say how far it got, and ``--resume --epochs N`` continues it.
+    """
+    spent = time.time() - run.t_start >= 60 * run.cfg.time_budget
+    if not any_rank(spent, run.d, "time budget spent", run.step):  # collective (epoch): every rank
+        return
+    run.total = run.step
+    if run.cfg.steps:
+        run.cfg.steps = run.step
+    else:
+        run.cfg.epochs = run.step // run.steps_per_epoch
+    if run.d.main:
+        print(f"--time-budget {run.cfg.time_budget:g} min spent: stopping after epoch "
+              f"{run.step // run.steps_per_epoch} (step {run.step})", file=sys.stderr)
 
 
 def write_checkpoint(run: Run) -> None:

@@ -32,6 +32,9 @@ class TrainConfig:
     out: str = "runs/fashion-mnist"  # output model folder
     epochs: int = 35
     steps: int | None = None  # total iterations; overrides --epochs when set
+    time_budget: float = field(default=0.0, metadata={"help": (
+        "stop at the end of the first epoch that ends after this many minutes of training in this call "
+        "(0 = no limit); --epochs then records where the run stopped, so --resume --epochs N continues it")})
     batch_size: int = 128  # per process
     limit: int | None = None  # use only the first N training images (smoke runs)
     resolution: int | None = None  # 28, 32 or 64; default: the data set's own (folder: 64)
@@ -103,6 +106,8 @@ class TrainConfig:
             raise TrainingError(f"--ema-beta must be in [0, 1), got {self.ema_beta}")
         if self.lr_g <= 0 or self.lr_d <= 0:
             raise TrainingError("--lr-g and --lr-d must be > 0")
+        if self.time_budget < 0:
+            raise TrainingError(f"--time-budget must be >= 0 minutes, got {self.time_budget}")
         if self.r1 < 0 or self.r2 < 0 or self.eval_every < 0 or self.lr_warmup < 0 or self.ema_halflife_kimg < 0:
             raise TrainingError("--r1, --r2, --eval-every, --lr-warmup and --ema-halflife-kimg must be >= 0")
         if self.lr_schedule not in LR_SCHEDULES:
