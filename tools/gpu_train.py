@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,8 @@ RUNS = {
     "w64": ["--g-width", "64", "--d-width", "64"],
     "w64-gamma0.05": ["--g-width", "64", "--d-width", "64", "--r1", "0.05", "--r2", "0.05"],
     "w64-gamma0.2": ["--g-width", "64", "--d-width", "64", "--r1", "0.2", "--r2", "0.2"],
+    "w32-gamma0.05": ["--g-width", "32", "--d-width", "32", "--r1", "0.05", "--r2", "0.05"],
+    "w32-gamma0.2": ["--g-width", "32", "--d-width", "32", "--r1", "0.2", "--r2", "0.2"],
 }
 # seconds kept back after the training budget for the last epoch, the 10k evaluations and the packing
 RESERVE_S = 140
@@ -105,8 +108,11 @@ def launch(a: argparse.Namespace, log: Log, shared: list[str], budget_min: float
     threads = max(1, (os.cpu_count() or 4) // len(a.runs))
     for name in a.runs:
         folder = a.runs_dir / name
-        cmd = [PY, "train.py", *shared, *RUNS[name], "--out", str(folder), "--epochs", "10000",
-               "--time-budget", f"{budget_min:.2f}", "--overwrite"]
+        m = re.fullmatch(r"(.+)-s(\d+)", name)
+        recipe, seed = (m.group(1), m.group(2)) if m else (name, "0")
+        length = (["--epochs", str(a.epochs)] if a.epochs else
+                  ["--epochs", "10000", "--time-budget", f"{budget_min:.2f}"])
+        cmd = [PY, "train.py", *shared, *RUNS[recipe], "--seed", seed, "--out", str(folder), *length, "--overwrite"]
         log(f"start {name}: {' '.join(cmd)}")
         folder.parent.mkdir(parents=True, exist_ok=True)
         procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=train_env(threads), stdout=open(f"/tmp/{name}.log", "w"),
@@ -150,7 +156,8 @@ def summary(a: argparse.Namespace) -> dict:
 
 def pack(a: argparse.Namespace, log: Log) -> None:
     """Every model folder (no checkpoints, no per-step frames) in one tar, split into parts that travel."""
-    _write_tar(a, {"ckpts", "progress", "best"})
+    weights = {"generator.safetensors", "discriminator.safetensors", "progress.gif"} if a.quick else set()
+    _write_tar(a, {"ckpts", "progress", "best", *weights})
     if Path("/tmp/results.tar").stat().st_size > LIMIT_BYTES:  # what would not travel: the GIFs go first
         _write_tar(a, {"ckpts", "progress", "best", "progress.gif"})
     data = Path("/tmp/results.tar").read_bytes()
@@ -181,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="folder with the four Fashion-MNIST .gz files")
     p.add_argument("--out", type=Path, required=True, help="where the packed results go")
     p.add_argument("--deadline", type=float, default=570, help="seconds from start by which everything is packed")
-    p.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    p.add_argument("--runs", nargs="+", default=list(RUNS)[:4],
+                   help=f"recipes ({', '.join(RUNS)}), each optionally with -sN for seed N")
+    p.add_argument("--epochs", type=int, default=0, help="a fixed length for every run (0: all the time there is)")
+    p.add_argument("--quick", action="store_true", help="no smoke run, no benchmark, no weights in the pack")
     p.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "gpu")
     p.add_argument("--device", default="cuda", help="cuda (the point of this script) or cpu (to try it out)")
     p.add_argument("--eval-every", type=int, default=10, help="epochs between the runs' own 5k evaluations")
@@ -214,17 +224,18 @@ def _phases(a: argparse.Namespace, log: Log) -> None:
     shared = ["--data-dir", str(a.data.resolve()), "--device", a.device, "--no-extras", "--eval-every",
               str(a.eval_every), "--eval-samples", "5000", "--log-every", "200", "--sample-every", "2000",
               "--ckpt-every", "2000"]
-    extra = smoke(a, log, shared)
+    extra = [] if a.quick else smoke(a, log, shared)
     if extra is None:
         log("the smoke run failed with every flag set: no training")
         return
     shared += extra
-    run_cmd([PY, "benchmarks/train_speed.py", "--devices", a.device, "--gpu-batch-sizes", "128", "--gpu-steps", "96",
-             "--rounds", "1", "--losses", "rpgan", "--images", "60000", "--json", str(a.out / "gpu_speed.json")],
-            log, 60, train_env(8), Path("/tmp/gpu_speed.log"))
+    if not a.quick:
+        run_cmd([PY, "benchmarks/train_speed.py", "--devices", a.device, "--gpu-batch-sizes", "128", "--gpu-steps", "96",
+                 "--rounds", "1", "--losses", "rpgan", "--images", "60000", "--json",
+                 str(a.out / "gpu_speed.json")], log, 60, train_env(8), Path("/tmp/gpu_speed.log"))
     budget_min = (log.left(a.deadline) - RESERVE_S) / 60
     log(f"training budget {budget_min:.2f} min per run, {len(a.runs)} runs side by side")
-    if budget_min < 0.5:
+    if budget_min < 0.5 and not a.epochs:
         log("too little time left to train")
         return
     wait_all(launch(a, log, shared, budget_min), log, a.deadline - RESERVE_S + 60)
