@@ -32,7 +32,7 @@ def test_help_lists_every_option_with_its_default() -> None:
 
 
 @pytest.mark.parametrize("argv, penalties", [
-    ([], (0.1, 0.1)),  # the default objective is R3GAN's: RpGAN with R1 and R2
+    ([], (0.05, 0.05)),  # the default objective is R3GAN's: RpGAN with R1 and R2
     (["--loss", "hinge"], (0.0, 0.0)),  # other losses get no penalty unless asked: the previous shipped recipe
     (["--loss", "hinge", "--r1", "0.5"], (0.5, 0.0)),
     (["--r1", "0", "--r2", "0.2"], (0.0, 0.2)),
