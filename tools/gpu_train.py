@@ -49,6 +49,8 @@ RUNS = {
     "w32-gamma0.05": ["--g-width", "32", "--d-width", "32", "--r1", "0.05", "--r2", "0.05"],
     "w32-gamma0.2": ["--g-width", "32", "--d-width", "32", "--r1", "0.2", "--r2", "0.2"],
 }
+# what the summary keeps of each run's training_options.json
+OPTION_KEYS = ("g_width", "d_width", "r1", "r2", "seed", "batch_size", "loss", "amp", "reg_every", "eval_samples")
 # seconds kept back after the training budget for the last epoch, the 10k evaluations and the packing
 RESERVE_S = 140
 
@@ -148,9 +150,11 @@ def summary(a: argparse.Namespace) -> dict:
                      "steps": opts.get("steps_done"), "wall_time_s": opts.get("wall_time_s"),
                      "hardware": opts.get("hardware"),
                      "img_per_s_median": sorted(ips)[len(ips) // 2] if ips else None,
-                     "curve": [{k: r[k] for k in ("epoch", "fid", "recall", "precision", "time_s") if k in r}
+                     "curve": [{k: r[k] for k in ("step", "fid", "recall", "precision", "time_s") if k in r}
                                for r in rows if "fid" in r],
-                     "eval_10k": ev}
+                     "eval_10k": ev,
+                     "options": {k: opts[k] for k in OPTION_KEYS if k in opts},
+                     "steps_per_epoch": opts["steps_done"] // opts["epochs"] if opts.get("epochs") else None}
     return res
 
 
