@@ -14,8 +14,9 @@ What it does, each phase bounded so that the packing always happens before the d
    so they share it), each with ``train.py --time-budget`` so that each ends at an epoch boundary, writes its
    model folder and evaluates itself every ``--eval-every`` epochs;
 3. the 10,000-sample evaluation of every finished model (``python -m gan.evaluate --write``);
-5. one tar of every model folder (weights, card, metrics, samples; no checkpoints), split into parts of at
-   most 15 MiB, plus the log.  Unpack with ``cat results.tar.* | tar x``.
+5. one tar of at most 60 MiB, split into parts of at most 15 MiB: every run's card, metrics, evaluation and
+   samples, the best run's weights and newest checkpoint (to continue it with ``train.py --resume``), then the
+   other runs' weights while they fit.  Unpack with ``cat results.tar.* | tar x``.
 
 It uses only the standard library and the repository's own commands, so it runs under whatever PyTorch the
 machine has, and it never imports gradio.
@@ -159,32 +160,60 @@ def summary(a: argparse.Namespace) -> dict:
 
 
 def pack(a: argparse.Namespace, log: Log) -> None:
-    """Every model folder (no checkpoints, no per-step frames) in one tar, split into parts that travel."""
-    weights = {"generator.safetensors", "discriminator.safetensors", "progress.gif"} if a.quick else set()
-    _write_tar(a, {"ckpts", "progress", "best", *weights})
-    if Path("/tmp/results.tar").stat().st_size > LIMIT_BYTES:  # what would not travel: the GIFs go first
-        _write_tar(a, {"ckpts", "progress", "best", "progress.gif"})
-    data = Path("/tmp/results.tar").read_bytes()
+    """The results in one tar of at most LIMIT_BYTES, split into parts that travel, most useful first.
+
+    Every run's small files (config, card, metrics, evaluation, samples, logs) always go; then the best run's
+    weights and its newest checkpoint (so that ``train.py --resume`` can continue it elsewhere); then the
+    other runs' weights, best first, and the progress GIFs, while they fit.
+    """
+    items = _pack_items(a)
+    tar_path, total, no_g = Path("/tmp/results.tar"), 0, set()
+    with tarfile.open(tar_path, "w") as tar:
+        for arcname, path, optional in items:
+            size, run = path.stat().st_size, arcname.split("/")[0]
+            if optional and (total + size > LIMIT_BYTES or run in no_g):  # a D without its G is no use
+                log(f"left out {arcname} ({size / 2**20:.1f} MiB): over the size limit")
+                if path.name == "generator.safetensors":
+                    no_g.add(run)
+                continue
+            tar.add(path, arcname=arcname)
+            total += size
+    data = tar_path.read_bytes()
     for i in range(0, len(data), PART_BYTES):
         (a.out / f"results.tar.{i // PART_BYTES:02d}").write_bytes(data[i:i + PART_BYTES])
     log(f"packed {len(data) / 2**20:.1f} MiB in {(len(data) + PART_BYTES - 1) // PART_BYTES} part(s)")
 
 
-def _write_tar(a: argparse.Namespace, skip: set[str]) -> None:
-    tar_path = Path("/tmp/results.tar")
-    with tarfile.open(tar_path, "w") as tar:
-        for name in a.runs:
-            folder = a.runs_dir / name
-            if not folder.is_dir():
-                continue
-            for f in sorted(folder.iterdir()):
-                if f.name not in skip:
-                    tar.add(f, arcname=f"{name}/{f.name}")
-            if (folder / "best" / "best.json").is_file():
-                tar.add(folder / "best" / "best.json", arcname=f"{name}/best.json")
-        for extra in ("/tmp/gpu-smoke.log", "/tmp/gpu_speed.log", *(f"/tmp/{n}.log" for n in a.runs)):
-            if Path(extra).is_file():
-                tar.add(extra, arcname=f"logs/{Path(extra).name}")
+def _fid(folder: Path) -> float:
+    """A run's 10k FID, else its last in-training FID, else infinity (for ranking the runs)."""
+    try:
+        return json.loads((folder / "eval.json").read_text())["metrics"]["fid"]
+    except (OSError, KeyError, ValueError):
+        rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()
+                if '"fid"' in x] if (folder / "metrics.jsonl").is_file() else []
+        return rows[-1]["fid"] if rows else float("inf")
+
+
+def _pack_items(a: argparse.Namespace) -> list[tuple[str, Path, bool]]:
+    """(name in the tar, file, optional) in the order they are packed."""
+    big = {"generator.safetensors", "discriminator.safetensors", "progress.gif"}
+    runs = sorted((n for n in a.runs if (a.runs_dir / n).is_dir()), key=lambda n: _fid(a.runs_dir / n))
+    small, best, rest, gifs = [], [], [], []
+    for rank, name in enumerate(runs):
+        folder = a.runs_dir / name
+        for f in sorted(folder.iterdir(), key=lambda f: (f.name != "generator.safetensors", f.name)):
+            if f.is_file() and f.name not in big:
+                small.append((f"{name}/{f.name}", f, False))
+            elif f.name in big and not a.quick:
+                (gifs if f.suffix == ".gif" else best if rank == 0 else rest).append((f"{name}/{f.name}", f, True))
+        if (folder / "best" / "best.json").is_file():
+            small.append((f"{name}/best.json", folder / "best" / "best.json", False))
+        ckpts = sorted(p for p in (folder / "ckpts").glob("ckpt-*.pt"))
+        if rank == 0 and ckpts and not a.quick:
+            best.append((f"{name}/ckpts/{ckpts[-1].name}", ckpts[-1], True))
+    logs = [(f"logs/{Path(p).name}", Path(p), False) for p in
+            ("/tmp/gpu-smoke.log", "/tmp/gpu_speed.log", *(f"/tmp/{n}.log" for n in a.runs)) if Path(p).is_file()]
+    return small + logs + best + rest + gifs
 
 
 def main(argv: list[str] | None = None) -> int:
