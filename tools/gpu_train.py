@@ -35,6 +35,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -159,7 +160,7 @@ def summary(a: argparse.Namespace) -> dict:
     return res
 
 
-def pack(a: argparse.Namespace, log: Log) -> None:
+def pack(a: argparse.Namespace, log: Callable[[str], None], tar_path: Path = Path("/tmp/results.tar")) -> None:
     """The results in one tar of at most LIMIT_BYTES, split into parts that travel, most useful first.
 
     Every run's small files (config, card, metrics, evaluation, samples, logs) always go; then the best run's
@@ -167,7 +168,7 @@ def pack(a: argparse.Namespace, log: Log) -> None:
     other runs' weights, best first, and the progress GIFs, while they fit.
     """
     items = _pack_items(a)
-    tar_path, total, no_g = Path("/tmp/results.tar"), 0, set()
+    total, no_g = 0, set()
     with tarfile.open(tar_path, "w") as tar:
         for arcname, path, optional in items:
             size, run = path.stat().st_size, arcname.split("/")[0]
