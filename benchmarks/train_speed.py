@@ -1,13 +1,15 @@
 """Training throughput (images/s) of our loop against a textbook PyTorch DCGAN loop with the same G and D.
 
-    python benchmarks/train_speed.py                       # CPU (and the GPU when there is one)
-    python benchmarks/train_speed.py --threads 1 --rounds 5 --reg-every 2 4 16
+    python benchmarks/train_speed.py                       # CPU (and the GPU when there is one), widths 64 and 32
+    python benchmarks/train_speed.py --threads 1 --rounds 5 --width 32 --reg-every 2 4 16
 
 Ours: ``gan.train.train`` with the data set as one uint8 tensor in (device) memory and train.py's defaults
 (class-conditional G + projection D, spectral norm, DiffAugment translation, EMA of G, R3GAN's RpGAN objective
-with R1 and R2 run lazily every ``--reg-every`` steps, real and generated images in one pass through D), and
-variants: R1/R2 on every step (``--reg-every 1``, the recipe before lazy regularisation), the hinge loss (no
-penalty), bf16 autocast on the CPU (``--cpu-amp``).
+with R1 and R2 run lazily every ``--reg-every`` steps, real and generated images in one pass through D, and on
+the CPU bf16 autocast where the CPU computes bf16 natively, as ``gan.hardware.use_cpu_amp`` decides for
+train.py), and variants: R1/R2 on every step (``--reg-every 1``, the recipe before lazy regularisation), the
+hinge loss (no penalty), and the other CPU precision (``--no-cpu-amp`` where the default is bf16, else
+``--cpu-amp``).  Every loop runs at each ``--width`` (default: train.py's G and D width, then 32).
 Textbook: the loop of pytorch/examples' dcgan/main.py -- a ``DataLoader`` (shuffle, batch 64, 2 workers) over a
 torchvision-style data set that turns each uint8 image into a PIL image and applies ``ToTensor`` + ``Normalize``
 per item, BCE loss, Adam, no EMA and no augmentation -- driving the *same* G and D modules, so the model cost is
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gan.data import DataError, ImageData, load_dataset  # noqa: E402
+from gan.hardware import NATIVE_BF16_FLAGS, cpu_flags, cpu_name, use_cpu_amp  # noqa: E402
 from gan.losses import LOSSES  # noqa: E402
 from gan.models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
 from gan.train import TrainConfig, train  # noqa: E402
@@ -142,19 +145,23 @@ def recipes(a: argparse.Namespace, device: str) -> dict[str, dict]:
     """The loops measured in each round: the textbook loop, then ours with train.py's defaults and variants."""
     out: dict[str, dict] = {"textbook (DataLoader, batch 64)": {"textbook": True}}
     k = TrainConfig.reg_every
+    bf16 = use_cpu_amp(TrainConfig.cpu_amp, torch.device(device))  # what train.py's default does on this device
+    precision = f"; bf16 autocast {'on' if bf16 else 'off'}: auto" if device == "cpu" else ""
     for loss in dict.fromkeys(a.losses):
-        tag = "train.py defaults" if loss == TrainConfig.loss else f"--loss {loss}"
-        out[f"ours, {tag} (R1/R2 every {k} steps)" if loss == TrainConfig.loss else f"ours, {tag}"] = {"loss": loss}
         if loss == TrainConfig.loss:
-            out[f"ours, {tag} but --reg-every 1 (R1/R2 every step)"] = {"loss": loss, "reg_every": 1}
+            out[f"ours, train.py defaults (R1/R2 every {k} steps{precision})"] = {"loss": loss}
+            out["ours, train.py defaults but --reg-every 1 (R1/R2 every step)"] = {"loss": loss, "reg_every": 1}
+        else:
+            out[f"ours, --loss {loss}"] = {"loss": loss}
     for every in a.reg_every:
         out[f"ours, train.py defaults but --reg-every {every}"] = {"reg_every": every}
     if a.cpu_amp and device == "cpu":
-        out["ours, train.py defaults + --cpu-amp (bf16 autocast)"] = {"cpu_amp": True}
+        flag = "--no-cpu-amp (fp32)" if bf16 else "--cpu-amp (bf16 autocast)"
+        out[f"ours, train.py defaults but {flag}"] = {"cpu_amp": not bf16}
     return out
 
 
-def measure(a: argparse.Namespace, data: ImageData, device: str, bs: int) -> dict[str, list[float]]:
+def measure(a: argparse.Namespace, data: ImageData, device: str, bs: int, width: int) -> dict[str, list[float]]:
     """Images/s of every recipe, --rounds times, interleaved so that each sees the same machine load."""
     steps = a.gpu_steps if device.startswith("cuda") else a.steps
     runs = recipes(a, device)
@@ -162,12 +169,12 @@ def measure(a: argparse.Namespace, data: ImageData, device: str, bs: int) -> dic
     for r in range(a.rounds):
         for name, opts in runs.items():
             if opts.get("textbook"):
-                ips = textbook(data, device, 64, steps, a.warmup, a.width, a.workers)
+                ips = textbook(data, device, 64, steps, a.warmup, width, a.workers)
             else:
-                ips = ours(data, device, bs, steps, a.warmup, a.width, **opts)
+                ips = ours(data, device, bs, steps, a.warmup, width, **opts)
             res[name].append(ips)
-            print(f"[{device}, round {r + 1}] {name}, batch {64 if opts.get('textbook') else bs}: {ips:,.0f} img/s",
-                  flush=True)
+            print(f"[{device}, width {width}, round {r + 1}] {name}, batch {64 if opts.get('textbook') else bs}: "
+                  f"{ips:,.0f} img/s (load {os.getloadavg()[0]:.1f})", flush=True)
     return res
 
 
@@ -183,12 +190,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="untimed steps first, also the length of each timed block (default: --reg-every's "
                         "default, so that every block holds one R1/R2 step)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows the median")
-    p.add_argument("--width", type=int, default=TrainConfig.g_width, help="G and D width (train.py's default)")
+    p.add_argument("--width", nargs="+", type=int, default=[TrainConfig.g_width, 32],
+                   help="G and D widths, each measured in full (default: train.py's, then 32)")
     p.add_argument("--losses", nargs="+", default=[TrainConfig.loss, "hinge"], choices=LOSSES,
                    help="objectives of our loop (R1/R2 as train.py sets them for each)")
     p.add_argument("--reg-every", nargs="*", type=int, default=[], help="also measure these --reg-every values")
     p.add_argument("--cpu-amp", action=argparse.BooleanOptionalAction, default=True,
-                   help="also measure --cpu-amp (bf16 autocast on the CPU)")
+                   help="also measure the CPU precision train.py's default does not use (--no-cpu-amp where "
+                        "bf16 is native, else --cpu-amp)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the textbook loop")
     p.add_argument("--images", type=int, default=20000, help="training images held in memory")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
@@ -198,23 +207,27 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     devices = a.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     data = benchmark_data(a.images)
-    from gan.hardware import cpu_name
+    native = [f for f in NATIVE_BF16_FLAGS if f in cpu_flags()]
     print(f"torch {torch.__version__}, python {platform.python_version()}, {os.cpu_count()} CPUs "
-          f"({cpu_name()}), {torch.get_num_threads()} torch threads, load average before "
-          f"{os.getloadavg()[0]:.1f}; data: {len(data)} images from {data.source}, G/D width {a.width}")
+          f"({cpu_name()}; native bf16 flags: {', '.join(native) or 'none'}), {torch.get_num_threads()} torch "
+          f"threads, load average before {os.getloadavg()[0]:.1f}; data: {len(data)} images from {data.source}")
     results = []
     for device in devices:
         gpu = device.startswith("cuda")
-        for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
-            for name, vals in measure(a, data, device, bs).items():
-                results.append({"device": device, "loop": name, "batch": 64 if name.startswith("textbook") else bs,
-                                "img_per_s": statistics.median(vals), "rounds": [round(v, 1) for v in vals]})
+        for width in dict.fromkeys(a.width):
+            for bs in (a.gpu_batch_sizes if gpu else a.batch_sizes):
+                for name, vals in measure(a, data, device, bs, width).items():
+                    results.append({"device": device, "width": width, "loop": name,
+                                    "batch": 64 if name.startswith("textbook") else bs,
+                                    "img_per_s": statistics.median(vals), "rounds": [round(v, 1) for v in vals]})
     print(f"\nmedian of {a.rounds} interleaved rounds; load average after {os.getloadavg()[0]:.1f}")
-    print("| device | loop | batch | images/s | vs textbook |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print("| device | width | loop | batch | images/s | vs textbook |")
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
     for r in results:
-        base = next(b["img_per_s"] for b in results if b["device"] == r["device"] and b["loop"].startswith("textbook"))
-        print(f"| {r['device']} | {r['loop']} | {r['batch']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / base:.2f}x |")
+        base = next(b["img_per_s"] for b in results if (b["device"], b["width"]) == (r["device"], r["width"])
+                    and b["loop"].startswith("textbook"))
+        print(f"| {r['device']} | {r['width']} | {r['loop']} | {r['batch']} | {r['img_per_s']:,.0f} | "
+              f"{r['img_per_s'] / base:.2f}x |")
     assert "gradio" not in sys.modules, "the training benchmark must not import gradio"
     if a.json:
         a.json.write_text(json.dumps(results, indent=2))

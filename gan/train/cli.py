@@ -77,7 +77,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         default = f.default if f.default is not MISSING else None
         help_ = f"{f.metadata.get('help') or HELP.get(f.name, '')} (default: {default!r})"
         tp = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307 (our own annotations)
-        if tp is bool:
+        if tp is bool or tp == bool | None:  # bool | None: --x / --no-x force it, neither leaves the auto default
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_)
         else:
             base = next((a for a in typing.get_args(tp) if a is not type(None)), tp) if isinstance(tp, types.UnionType) else tp

@@ -67,9 +67,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     amp: bool = True  # bf16 autocast on GPU (ignored on CPU)
-    cpu_amp: bool = field(default=False, metadata={"help": (
-        "bf16 autocast on the CPU: about 2x the images/s on CPUs with AMX; off by default, as its one measured "
-        "5-epoch run ended a little behind fp32 (docs/speed.md)")})
+    cpu_amp: bool | None = field(default=None, metadata={"help": (
+        "bf16 autocast on the CPU; default (None): on where the CPU computes bf16 natively (AMX-BF16 or "
+        "AVX512-BF16 in its flags: about 2x the images/s), off elsewhere (emulated bf16 is slower); --cpu-amp "
+        "and --no-cpu-amp force it; training_options.json records what the run used (docs/speed.md)")})
     compile: bool = False  # torch.compile G and D (GPU)
     channels_last: bool = True
     sample_every: int = 500  # steps between progress grids
@@ -111,6 +112,8 @@ class TrainConfig:
             raise TrainingError(f"--time-budget must be >= 0 minutes, got {self.time_budget}")
         if self.r1 < 0 or self.r2 < 0 or self.eval_every < 0 or self.lr_warmup < 0 or self.ema_halflife_kimg < 0:
             raise TrainingError("--r1, --r2, --eval-every, --lr-warmup and --ema-halflife-kimg must be >= 0")
+        if self.cpu_amp not in (None, True, False):
+            raise TrainingError(f"--cpu-amp must be true, false or None (auto), got {self.cpu_amp!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise TrainingError(f"--lr-schedule {self.lr_schedule!r} is unknown; choose one of "
                                 f"{', '.join(LR_SCHEDULES)}")

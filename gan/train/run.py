@@ -15,6 +15,7 @@ import torch.nn as nn
 from .. import checkpoint as ckpt
 from ..augment import diff_augment, parse_policy
 from ..data import ImageData, load_dataset
+from ..hardware import use_cpu_amp
 from ..losses import d_loss_fn, g_loss_fn
 from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
 from .distributed import Dist, broadcast_module
@@ -149,6 +150,7 @@ def build_run(cfg: TrainConfig, d: Dist, device: torch.device, data: ImageData, 
     n_cls = G.cfg.num_classes
     rows = min(n_cls, 10) if n_cls else 8  # progress grids: row i shows class i (conditional) or free samples
     fixed_z = torch.randn(rows * 10, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 777)).to(device)
+    cfg.cpu_amp = use_cpu_amp(cfg.cpu_amp, device)  # auto (None) -> what this run uses: training_options.json
     return Run(
         cfg=cfg, d=d, device=device, out=Path(cfg.out), data=data.to(device), batch=batch,
         steps_per_epoch=steps_per_epoch, total=total, G=G, D=D, G_ema=G_ema,
