@@ -108,6 +108,16 @@ def test_sleeves_of_a_long_sleeved_top_are_longer_than_a_t_shirts() -> None:
     assert s[1] > 0.8 and s[0] < 0.4
 
 
+def test_a_camisoles_neckline_is_deeper_than_a_crew_necks_and_a_dark_collar_is_not_an_opening() -> None:
+    x = _canvas(3)
+    x[:, :, 2:26, 8:20] = 1.0  # three plain tops
+    x[1, :, 2:9, 11:17] = -1.0  # a camisole: open between its straps down to row 9
+    x[2, :, 2:9, 11:17] = -0.9  # a dark collar (x = 0.05, under the silhouette's threshold but not background)
+    s = measure_attributes(x, ["neckline"])["neckline"]
+    assert s[0] == 0 and s[2] == 0 and s[1] == pytest.approx(5 * 7 / 5 / 24)  # 7 of the 24 rows, in 5 columns
+    assert applicable_classes("neckline", CLASSES) == [0, 3, 6]
+
+
 def test_reference_sd_is_pooled_within_class_and_classes_follow_names() -> None:
     x = _canvas(40)
     for i in range(40):  # class 0 narrow boxes, class 1 wide boxes; within each class widths vary by 2 px
@@ -121,7 +131,7 @@ def test_reference_sd_is_pooled_within_class_and_classes_follow_names() -> None:
     assert class_auc(measure_attributes(x)["width"], y, ["T-shirt/top", "Trouser"], ("T-shirt/top",),
                      ("Trouser",)) == 1.0
     assert set(ATTRIBUTES) >= {"brightness", "area", "width", "height", "contrast", "texture", "sleeve", "legs",
-                               "heel", "handle"}
+                               "heel", "handle", "neckline"}
 
 
 # ---- directions ---------------------------------------------------------------------------------

@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 
 THRESHOLD = 0.1  # intensity in [0, 1] above which a pixel belongs to the garment
+INK = 0.03  # intensity above which a pixel is not background at all (a dark garment's darkest parts)
 # The smallest unit a size can be measured in: one pixel of a 28-pixel side. A class whose real images
 # all span the full frame (tops are as tall as the image) has a within-class sd below a pixel; the
 # unit of that attribute for that class is then one pixel, not a fraction of one.
-RESOLUTION_FLOOR = {"width": 1 / 28, "height": 1 / 28}
+RESOLUTION_FLOOR = {"width": 1 / 28, "height": 1 / 28, "neckline": 1 / 28}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ ATTRIBUTES: dict[str, Attribute] = {a.name: a for a in (
     Attribute("sleeve", "longer sleeves", "shorter sleeves",
               "sleeve length: share of the garment's height covered beyond 30% of the image width from its centre",
               ("T-shirt/top", "Pullover", "Coat", "Shirt")),
+    Attribute("neckline", "deeper neckline", "closed neckline",
+              "neckline depth: background in the top third of the garment's five centre columns, in rows, as a "
+              "fraction of its height", ("T-shirt/top", "Dress", "Shirt")),
     Attribute("legs", "legs apart", "legs together",
               "leg separation: gap between the legs in the lower half, as a fraction of the width", ("Trouser",)),
     Attribute("heel", "higher heel / shaft", "flatter",
@@ -184,6 +188,23 @@ def sleeve(s: Silhouette) -> torch.Tensor:
     return (cover * outer).sum(1) / outer.sum(1).clamp_min(1)
 
 
+def neckline(s: Silhouette) -> torch.Tensor:
+    """Neckline depth (B,): background pixels in the top third of the garment's 5 centre columns, / 5 / its height.
+
+    The mean depth of the opening at the neck, as a share of the garment's height. Flat product photos
+    show the back of a crew neck, so a T-shirt's or a shirt's closed neck is about 0; a scoop or V neck,
+    a camisole's or a strappy dress's open top, and an off-shoulder top are deep. Background is x <= INK
+    here, not the silhouette's threshold, so that a dark garment's dark collar is not read as an opening.
+    """
+    B, H, W = s.x.shape
+    centre = ((s.left + s.right) / 2).round().view(B, 1, 1)
+    cols = torch.arange(W, dtype=torch.float32).view(1, 1, W)
+    rows = torch.arange(H, dtype=torch.float32).view(1, H, 1)
+    box = ((cols - centre).abs() <= 2) & (rows >= s.top.view(B, 1, 1)) \
+        & (rows < (s.top + 0.3 * s.height).view(B, 1, 1))
+    return (box & (s.x <= INK)).float().sum((1, 2)) / 5 / s.height.clamp_min(1) * (s.height > 0)
+
+
 def legs(s: Silhouette) -> torch.Tensor:
     """Leg separation (B,): mean background gap inside the garment's rows in its lower half, over its width."""
     H = s.x.size(1)
@@ -218,7 +239,8 @@ def handle(s: Silhouette) -> torch.Tensor:
 
 
 MEASURES = {"brightness": brightness, "area": area, "width": width, "height": height, "contrast": contrast,
-            "texture": texture, "sleeve": sleeve, "legs": legs, "heel": heel, "handle": handle}
+            "texture": texture, "sleeve": sleeve, "legs": legs, "heel": heel, "handle": handle,
+            "neckline": neckline}
 
 
 @torch.no_grad()
@@ -306,6 +328,7 @@ def fashion_reference(data_dir: str | Path | None = None) -> Reference:
 # ---- validation on real images --------------------------------------------------------------------
 # classes whose labels say which end of an attribute they belong to: (attribute, low classes, high classes)
 CLASS_CHECKS = (("sleeve", ("T-shirt/top",), ("Pullover", "Coat")),
+                ("neckline", ("Pullover", "Coat"), ("T-shirt/top", "Dress", "Shirt")),
                 ("heel", ("Sneaker",), ("Ankle boot",)),
                 ("width", ("Trouser",), ("Pullover", "Coat")),
                 ("height", ("Sneaker",), ("Ankle boot",)))

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune", type=int, default=192, help="samples per class to tune and label sliders (default: 192)")
     p.add_argument("--check", type=int, default=512,
                    help="samples per class on which a tuned slider is accepted or dropped (default: 512)")
+    p.add_argument("--class-samples", type=int, default=0,
+                   help="samples of a class for its fit in z and G's class input (default: 0, n / classes)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--spaces", default="z,z+class",
                    help="where sliders may move, tried in order per class: z, z+class (default: z,z+class)")
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     try:
         path = write_directions(args.folder, n=args.n, k=args.k, seed=args.seed, verbose=True, n_tune=args.tune,
-                                n_check=args.check,
+                                n_check=args.check, class_samples=args.class_samples,
                                 spaces=tuple(s.strip() for s in args.spaces.split(",") if s.strip()),
                                 classifier=None if args.no_classifier else "auto")
     except (ModelFormatError, ValueError, OSError) as e:

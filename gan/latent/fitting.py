@@ -46,7 +46,7 @@ MIN_CLASS_SPREAD = 0.5  # fit a shared attribute for a class whose real images s
 MERGE_COSINE = 0.8
 MIN_PRINCIPAL_KEPT = 0.5  # a principal direction that changes most samples' class is hidden
 MAX_STEP_SCALE = 3.0  # z units per slider unit, at most
-SHRINK = 0.85  # a direction that loses only the class is tried once more at this fraction of its scale
+SHRINK_TO = 1.1  # a direction that loses only the class is tried once more, scaled to move its attribute this much
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ class _Fit:
     space: InputSpace | None = None  # None: z alone, G itself
     spaces: tuple[str, ...] = ("z", "z+class")  # tried in this order for every class
     wider: dict = field(default_factory=dict)  # class -> the _Fit of that class in the z+class space
+    class_samples: int = 0  # samples of a class for its z+class fit (0: as many as the z fit has per class)
     seed: int = 0
 
     def labels(self, c: int | str | None, n: int | None = None) -> torch.Tensor | None:
@@ -219,11 +220,11 @@ def _class_input_fit(F_: _Fit, c: int) -> _Fit:
     if c not in F_.wider:
         S = InputSpace(F_.G, with_embedding=True)
         gen = torch.Generator().manual_seed(int(F_.seed) * 1000 + 101 + c)
-        n = max(len(F_.z) // max(len(F_.class_names), 1), 256)
+        n = F_.class_samples or max(len(F_.z) // max(len(F_.class_names), 1), 256)
         u, y = torch.randn(n, S.dim, generator=gen), torch.full((n,), c, dtype=torch.long)
         F_.wider[c] = _Fit(S, F_.clf, F_.ref, F_.class_names, u, y, measure_batch(S, u, y, F_.clf), S.pad(F_.zt),
                            S.pad(F_.za), S.pad(F_.zv), F_.goals, F_.iters, F_.tune, F_.check, S, F_.spaces,
-                           seed=F_.seed)
+                           seed=F_.seed, class_samples=F_.class_samples)
     return F_.wider[c]
 
 
@@ -250,8 +251,8 @@ def _fit_in_spaces(F_: _Fit, a: str, c: int | None, attrs: list[str]) -> tuple[_
             continue
         fit = _judge(a, fit.vector, fit.scale, Fs.checked(c, LABEL_STEP * fit.scale * fit.vector), F_.goals)
         kept = fit.effect.class_kept
-        if not fit.passed and fit.leak[0] <= F_.goals.leak and kept < F_.goals.kept and fit.own * SHRINK >= 1.1:
-            s = fit.scale * SHRINK  # only the class is lost: a shorter step changes fewer classes
+        if not fit.passed and fit.leak[0] <= F_.goals.leak and kept < F_.goals.kept and fit.own > SHRINK_TO:
+            s = fit.scale * SHRINK_TO / fit.own  # only the class is lost: a shorter step changes fewer classes
             fit = _judge(a, fit.vector, s, Fs.checked(c, LABEL_STEP * s * fit.vector), F_.goals)
         if fit.passed:
             dz, de = Fs.space.split(fit.vector) if Fs.space is not None else (fit.vector, None)
@@ -390,10 +391,11 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
                        n_check: int = 512,
                        classifier: nn.Module | None | str = "auto", attributes: list[str] | None = None,
                        goals: Goals = Goals(), iters: int = 6, spaces: tuple[str, ...] = ("z", "z+class"),
-                       verbose: bool = False) -> Directions:
+                       class_samples: int = 0, verbose: bool = False) -> Directions:
     """Attribute sliders (per-class conditional InterFaceGAN) plus GANSpace and SeFa directions, scaled and labelled.
 
-    ``attributes`` limits the attributes fitted and measured (default: all of gan.latent.attributes).
+    ``attributes`` limits the attributes fitted and measured (default: all of gan.latent.attributes);
+    ``class_samples``: samples of a class for its fit in z and G's class input (0: n / number of classes).
     """
     t0 = time.time()
     G = generator_of(model)
@@ -415,7 +417,8 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     unknown = sorted(set(spaces) - {"z", "z+class"})
     if unknown or not spaces:
         raise ValueError(f"unknown space(s) {unknown or list(spaces)}; use 'z' and/or 'z+class'")
-    F_ = _Fit(G, clf, ref, class_names, z, y, fit, zt, za, zv, goals, iters, spaces=tuple(spaces), seed=int(seed))
+    F_ = _Fit(G, clf, ref, class_names, z, y, fit, zt, za, zv, goals, iters, spaces=tuple(spaces), seed=int(seed),
+              class_samples=int(class_samples))
     log = (lambda m: print(f"[{time.time() - t0:6.1f} s] {m}", flush=True)) if verbose else (lambda m: None)
     log(f"measured {n} samples; reference: {ref.source}")
     sliders, notes = [], []
@@ -442,7 +445,8 @@ def compute_directions(model: nn.Module, *, n: int = 20000, k: int = 8, seed: in
     notes += why
     sliders += principal
     log(f"principal directions: kept {', '.join(s.name for s in principal) or 'none'}")
-    meta = {"n": n, "n_tune": n_tune, "n_check": n_check, "k": k, "seed": seed, "label_step": LABEL_STEP,
+    meta = {"n": n, "n_tune": n_tune, "n_check": n_check, "class_samples": F_.class_samples or n // max(C, 1),
+            "k": k, "seed": seed, "label_step": LABEL_STEP,
             "target_sd": TARGET_SD,
             "goals": {"own_sd": goals.own, "leak_ratio": goals.leak, "class_kept": goals.kept},
             "spaces": list(spaces), "unit": "sd of the real images of each sample's class (at least one pixel "
