@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     z = torch.stack([latent_for_seed(FIRST_SEED + s, model.z_dim) for s in range(args.seeds)])
     names = list(model.class_names)
     attrs = [n for n, k in zip(d.names, d.kinds) if k == "attribute"]
-    rows, out, passing = [], [], {}
+    rows, out, passing, read = [], [], {}, {}
     for c, cname in enumerate(names):
         base = measure_batch(model.generator, z, torch.full((len(z),), c), clf)
         passing[cname] = []
+        read[cname] = float((base.pred == c).float().mean())
         for name in attrs:
             if not d.acts_on(name, c):
                 continue
@@ -97,15 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     print("| class | slider | moves | own (sd) | largest other (sd) | class kept | same reading | passes |")
     print("|---|---|---|---:|---|---:|---:|---|")
     print("\n".join(rows))
-    print("\n| class | attribute sliders that pass (own change at +3, sd of the class) | count |\n|---|---|---:|")
+    print("\n| class | read as the class at 0 | attribute sliders that pass (own change at +3, sd of the class) | count |"
+          "\n|---|---:|---|---:|")
     for cname, ok in passing.items():
-        print(f"| {cname} | {', '.join(ok) or '-'} | {len(ok)} |")
+        print(f"| {cname} | {read[cname]:.0%} | {', '.join(ok) or '-'} | {len(ok)} |")
     others = [n for n, k in zip(d.names, d.kinds) if k != "attribute"]
     if others:
         print(f"\nPrincipal directions (every class): {', '.join(others)}.")
     if args.json:
         Path(args.json).write_text(json.dumps({"model": args.model, "seeds": args.seeds, "first_seed": FIRST_SEED,
-                                               "rows": out, "passing": passing}, indent=2) + "\n")
+                                               "rows": out, "passing": passing,
+                                               "read_as_class": read}, indent=2) + "\n")
     return 0
 
 

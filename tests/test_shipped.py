@@ -15,7 +15,8 @@ from gan.hub import EMBEDDED_DIR, MODEL_FILES, source_from_env
 from gan.scoring import load_calibration
 
 pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "config.json").is_file(), reason="no shipped model yet")
-MIN_SLIDERS = 2  # attribute sliders per class (docs/sliders.md says which classes have more)
+MIN_SLIDERS = 3  # attribute sliders per class; fewer only where docs/sliders.md says why
+FEWER = {"Coat": 2}
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +59,13 @@ def test_directions_and_calibration_belong_to_these_weights(shipped: GAN) -> Non
 
 def test_every_class_has_attribute_sliders_that_passed_their_check(shipped: GAN) -> None:
     """What directions.json says each attribute slider does for each class it acts on meets the check (the
-    benchmark re-measures it on unseen seeds), and every class gets at least MIN_SLIDERS of them."""
+    benchmark re-measures it on unseen seeds), and every class gets at least MIN_SLIDERS of them (FEWER lists the exceptions)."""
     from gan.latent.effects import CHECK
     d = load_directions(EMBEDDED_DIR, z_dim=shipped.z_dim)
     attrs = [n for n, k in zip(d.names, d.kinds) if k == "attribute"]
     for c, cname in enumerate(FASHION_MNIST_CLASSES):
         acting = [n for n in attrs if d.acts_on(n, c)]
-        assert len(acting) >= MIN_SLIDERS, (cname, acting)
+        assert len(acting) >= FEWER.get(cname, MIN_SLIDERS), (cname, acting)
         for n in acting:
             info = d.class_info[d.index[n]][cname]
             assert info["own_sd"] >= CHECK.own and info["class_kept"] >= CHECK.kept, (cname, n, info)
