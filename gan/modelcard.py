@@ -48,7 +48,9 @@ OPTION_ROWS = [("dataset", "data set"), ("num_train_images", "training images"),
                ("lr_final", "final learning rate (x base)"), ("beta1", "Adam beta1"),
                ("beta2", "Adam beta2"), ("ema", "EMA of G"), ("ema_beta", "EMA decay"),
                ("ema_halflife_kimg", "EMA half-life (kimg; 0 = use the decay)"), ("augment", "DiffAugment"),
-               ("amp", "bf16 autocast (GPU)"), ("seed", "seed"), ("torch_version", "PyTorch")]
+               ("amp", "bf16 autocast (GPU)"), ("cpu_amp", "bf16 autocast (CPU)"),
+               ("reg_every", "R1/R2 every N steps"), ("init_from", "initialised from"), ("seed", "seed"),
+               ("torch_version", "PyTorch")]
 IMAGES = [("samples.png", "Samples from the final generator at fixed latents"),
           ("progress.gif", "Training progress: the same latents through training."),
           ("curves.png", "Training curves (losses, D outputs, evaluation metrics).")]

@@ -25,7 +25,8 @@ from ..models import Generator
 from .distributed import Dist, any_rank, barrier, gather_objects, setup_distributed, teardown
 from .options import TrainConfig
 from .outputs import evaluate, save_progress, truncate_metrics, wall_time, write_model_folder
-from .run import CKPT_DIR, Run, build_run, load_data, prepare_output, resolve_device, resume, checkpoint_state
+from .run import (CKPT_DIR, Run, build_run, checkpoint_state, init_from, load_data, prepare_output, resolve_device,
+                  resume)
 from .step import train_step
 
 
@@ -55,6 +56,8 @@ def _start(cfg: TrainConfig, d: Dist, data: ImageData | None) -> Run:
     if d.main:
         run.out.mkdir(parents=True, exist_ok=True)
     if not (cfg.resume and resume(run)):
+        if cfg.init_from:
+            init_from(run, cfg.init_from)
         torch.manual_seed(cfg.seed + 1000 * d.rank)  # per-rank noise stream
     run.set_lr()
     if d.main:  # a fresh start (also --resume with no checkpoint yet) never inherits a killed attempt's rows

@@ -81,6 +81,11 @@ class TrainConfig:
     ddp_timeout: int = 1800  # seconds a torchrun rank waits at a collective before failing with an error naming it
     extras: bool = True  # Fashion-MNIST: compute the app's directions, calibration and critic after training
     resume: bool = False
+    init_from: str | None = field(default=None, metadata={"help": (
+        "start G, its EMA copy and D from a trained model folder (a local path, or OWNER/NAME on the Hub) "
+        "instead of random weights, to train a published model further or fine-tune it on other images; the "
+        "optimisers start fresh, and the net options (--z-dim, --g-width, --d-width, classes, resolution, "
+        "channels, --spectral-norm) must match its config.json; ignored when --resume finds a checkpoint")})
     overwrite: bool = False
     max_nonfinite: int = 5  # consecutive NaN/inf steps tolerated (each skips the batch, halves the LRs)
 

@@ -17,7 +17,9 @@ from ..augment import diff_augment, parse_policy
 from ..data import ImageData, load_dataset
 from ..hardware import use_cpu_amp
 from ..losses import d_loss_fn, g_loss_fn
+from ..hub import load_pretrained
 from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+from ..pretrained import ModelFormatError
 from .distributed import Dist, broadcast_module
 from .options import RESUME_KEYS, TrainConfig, TrainingError
 from .schedules import lr_factor
@@ -161,6 +163,27 @@ def build_run(cfg: TrainConfig, d: Dist, device: torch.device, data: ImageData, 
         G_run=torch.compile(G) if cfg.compile else G, D_run=torch.compile(D) if cfg.compile else D,
         fixed_z=fixed_z, fixed_y=torch.arange(rows, device=device).repeat_interleave(10) if n_cls else None,
         fmt=fmt, amp=cfg.amp if device.type == "cuda" else cfg.cpu_amp)
+
+
+def init_from(run: Run, source: str) -> None:
+    """--init-from: G, G_ema and D take a trained model folder's weights (G_ema's for G too: the folder
+    ships only the EMA generator); the optimisers and the step count start fresh."""
+    try:
+        model = load_pretrained(source)
+    except ModelFormatError as e:
+        raise TrainingError(f"--init-from: {e}") from None
+    diffs = [f"{net}.{k}: {source} has {theirs!r}, this run {ours!r}"
+             for net, mine, other in (("generator", run.G.cfg, model.generator.cfg),
+                                      ("discriminator", run.D.cfg, model.discriminator.cfg))
+             for k, ours in asdict(mine).items() if (theirs := asdict(other).get(k)) != ours]
+    if diffs:
+        raise TrainingError(f"--init-from {source}: its nets differ from this run's options "
+                            f"({'; '.join(diffs)}); set the matching --z-dim/--g-width/--d-width")
+    with torch.no_grad():
+        for dst, src in ((run.G, model.generator), (run.G_ema, model.generator), (run.D, model.discriminator)):
+            dst.load_state_dict(src.state_dict())
+    if run.d.main:
+        print(f"--init-from: G, G_ema and D start from {source}")
 
 
 def resume(run: Run) -> bool:
