@@ -31,7 +31,7 @@ class TrainConfig:
     dataset: str = "fashion-mnist"  # one of fashion-mnist, mnist, cifar10, folder
     data_dir: str | None = None
     out: str = "runs/fashion-mnist"  # output model folder
-    epochs: int = 36  # what the shipped model got
+    epochs: int = 36  # the default recipe's measured full run (docs/ablation.md)
     steps: int | None = None  # total iterations; overrides --epochs when set
     time_budget: float = field(default=0.0, metadata={"help": (
         "stop at the end of the first epoch that ends after this many minutes of training in this call "
@@ -42,7 +42,7 @@ class TrainConfig:
     channels: int | None = None  # 1 or 3; default: the data set's own
     conditional: bool = True  # class-conditional G and projection D (p(x|y))
     z_dim: int = 64
-    g_width: int = 64  # the shipped model's; 32 trains about 2x faster on a CPU (docs/ablation.md)
+    g_width: int = 64  # best per epoch in the GPU sweep; 32 trains about 3x the images/s on a CPU (docs/speed.md)
     d_width: int = 64
     spectral_norm: bool = True
     loss: str = "rpgan"  # rpgan (R3GAN's relativistic pairing), ns (the 2014 paper's), hinge, wgan-gp
