@@ -195,7 +195,24 @@ def _hardware_sentence(options: dict) -> str:
         h, rem = divmod(int(round(wall)), 3600)
         t = f" in {h} h {rem // 60:02d} min" if h else f" in {rem // 60} min {rem % 60:02d} s"
         t += " of wall-clock time"
-    return f"Trained {on}{f' ({hw})' if hw else ''}{t}."
+    return f"Trained {on}{f' ({hw})' if hw else ''}{t}.{_base_sentence(options)}"
+
+
+def _base_sentence(options: dict) -> str:
+    """--init-from: where the weights started, and that source's own training as its folder recorded it."""
+    base = options.get("base_model") or ({"source": options["init_from"]} if options.get("init_from") else None)
+    if not base:
+        return ""
+    parts = [f"{base[k]:,} {label}" for k, label in (("epochs", "epochs"), ("steps_done", "steps"),
+                                                    ("images_seen", "images")) if isinstance(base.get(k), int)]
+    if isinstance(base.get("wall_time_s"), (int, float)):
+        parts.append(f"{base['wall_time_s'] / 60:.0f} min")
+    if base.get("hardware"):
+        parts.append(f"on {base['hardware']}")
+    sha = f", generator SHA-256 {base['generator_sha256'][:12]}" if base.get("generator_sha256") else ""
+    own = f" ({', '.join(parts)}{sha})" if parts or sha else ""
+    return (f" It started from the weights of `{base['source']}`{own} (`--init-from`); the time above is this "
+            f"run's alone.")
 
 
 if __name__ == "__main__":  # the command line lives in gan.cli (it re-renders through gan.finish)

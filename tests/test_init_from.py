@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import run_main, tensors, tiny_args
+from gan.fileio import sha256_file
 from gan.train.options import TrainConfig
 from gan.train.run import build_run, init_from, load_data
 from gan.train.distributed import Dist
@@ -51,7 +52,11 @@ def test_a_warm_started_run_trains_from_the_folder_and_records_it(fake_fashion: 
     assert run_main(tiny_args(fake_fashion, out, "--init-from", str(finished), steps=2)) == 0
     opts = json.loads((out / "training_options.json").read_text())
     assert opts["init_from"] == str(finished) and opts["steps_done"] == 2
-    assert "initialised from" in (out / "README.md").read_text()
+    base = opts["base_model"]  # the lineage: the source, its generator's hash, its own training record
+    assert base["generator_sha256"] == sha256_file(finished / "generator.safetensors")
+    assert base["steps_done"] == 3 and base["source"] == str(finished)
+    card = (out / "README.md").read_text()
+    assert "initialised from" in card and f"started from the weights of `{finished}` (" in card
     # two steps from the base's weights stay close to them; a run from scratch does not
     base = tensors(finished / "discriminator.safetensors")
     warm = tensors(out / "discriminator.safetensors")
@@ -80,5 +85,5 @@ def test_resume_takes_the_checkpoint_over_init_from(fake_fashion: Path, finished
     # continuing to 3 steps starts from step 2's checkpoint, not from the base folder again
     assert run_main(tiny_args(fake_fashion, out, "--init-from", str(finished), "--resume", steps=3)) == 0
     opts = json.loads((out / "training_options.json").read_text())
-    assert opts["steps_done"] == 3
+    assert opts["steps_done"] == 3 and opts["base_model"]["steps_done"] == 3  # the lineage survives --resume
     assert not all(torch.equal(after_two[k], v) for k, v in tensors(out / "generator.safetensors").items())

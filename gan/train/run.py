@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ import torch.nn as nn
 from .. import checkpoint as ckpt
 from ..augment import diff_augment, parse_policy
 from ..data import ImageData, load_dataset
+from ..fileio import sha256_file
 from ..hardware import use_cpu_amp
 from ..losses import d_loss_fn, g_loss_fn
 from ..hub import load_pretrained
@@ -63,6 +65,7 @@ class Run:
     t_start: float = 0.0
     perm: torch.Tensor | None = field(default=None, repr=False)
     perm_epoch: int = -1
+    base: dict | None = None  # --init-from: what the run started from (base_record), kept in its checkpoints
 
     @property
     def num_classes(self) -> int:
@@ -182,8 +185,27 @@ def init_from(run: Run, source: str) -> None:
     with torch.no_grad():
         for dst, src in ((run.G, model.generator), (run.G_ema, model.generator), (run.D, model.discriminator)):
             dst.load_state_dict(src.state_dict())
+    run.base = base_record(source)
     if run.d.main:
         print(f"--init-from: G, G_ema and D start from {source}")
+
+
+BASE_KEYS = ("epochs", "steps_done", "images_seen", "wall_time_s", "hardware", "loss", "r1", "r2", "reg_every",
+             "g_width", "d_width", "cpu_amp", "base_model")
+
+
+def base_record(source: str) -> dict:
+    """What a warm-started run came from: the source, its generator's SHA-256 and its own training record (a
+    local folder's training_options.json; a chain of --init-from runs nests), for training_options.json."""
+    folder = Path(source)
+    rec: dict = {"source": source}
+    if (folder / "generator.safetensors").is_file():
+        rec["generator_sha256"] = sha256_file(folder / "generator.safetensors")
+    try:
+        opts = json.loads((folder / "training_options.json").read_text())
+    except (OSError, ValueError):
+        return rec
+    return {**rec, **{k: opts[k] for k in BASE_KEYS if k in opts}}
 
 
 def resume(run: Run) -> bool:
@@ -204,6 +226,7 @@ def resume(run: Run) -> bool:
     run.opt_G.load_state_dict(state["opt_G"]); run.opt_D.load_state_dict(state["opt_D"])
     run.step, run.best_fid, run.lr_scale = state["step"], state["best_fid"], state["lr_scale"]
     run.wall_before = state.get("wall_s", 0.0)
+    run.base = state.get("base")
     rng = state["rng_cpu"]
     torch.set_rng_state(rng[d.rank] if len(rng) == d.world else
                         torch.Generator().manual_seed(cfg.seed + 1000 * d.rank + run.step).get_state())
@@ -233,4 +256,4 @@ def checkpoint_state(run: Run, rng_cpu: list, rng_cuda: list, wall_s: float) -> 
     return {"step": run.step, "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
             "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda, "config": asdict(run.cfg), "best_fid": run.best_fid, "lr_scale": run.lr_scale,
-            "wall_s": wall_s}
+            "wall_s": wall_s, "base": run.base}
