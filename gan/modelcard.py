@@ -117,7 +117,9 @@ def _card_facts(folder: Path, model: GAN, options: dict, dataset: str, eval_resu
     labels_arg = (f"labels=3)  # class 3 = {model.class_names[3]}; " if conditional and model.num_classes > 3
                   else ")  # ")
     return {"marker": MARKER, "kind": "Class-conditional DCGAN" if conditional else "DCGAN",
-            "pretty": PRETTY_DATASETS.get(dataset, dataset), "g": g, "d": d, "conditional": conditional,
+            "pretty": PRETTY_DATASETS.get(dataset, dataset),
+            "warm_start": bool(options.get("base_model") or options.get("init_from")),
+            "g": g, "d": d, "conditional": conditional,
             "num_classes": model.num_classes, "class_names": model.class_names,
             "g_params": count_params(model.generator), "d_params": count_params(model.discriminator),
             "loss": LOSS_TEXT.get(options.get("loss"), options.get("loss")),
