@@ -374,3 +374,41 @@ def test_the_generate_tab_lists_only_the_sliders_acting_on_the_class(tmp_path: P
     assert morph.tobytes() == coat.tobytes()  # the morph's far end is the other class, exactly
     assert generate_view(ctx, make_view(ctx, 5, "Pullover", 1.0, None, morph_to="Coat", morph=0.0)).image.tobytes() \
         == plain
+
+
+def test_fill_classes_takes_another_fits_passing_directions_only_where_a_class_is_short() -> None:
+    from gan.latent.combine import attribute_sliders, fill_classes
+    g = torch.Generator().manual_seed(1)
+
+    def fit(classes: dict[str, list[int]], seed: int) -> Directions:
+        names = list(classes)
+        cv, cs = torch.zeros(len(names), 10, 16), torch.zeros(len(names), 10)
+        info = [{} for _ in names]
+        for i, n in enumerate(names):
+            for c in classes[n]:
+                cv[i, c], cs[i, c] = torch.nn.functional.normalize(torch.randn(16, generator=g), dim=0), 0.5 + c
+                info[i][CLASSES[c]] = {"own_sd": 1.2, "largest_other": ["area", 0.3], "class_kept": 0.95,
+                                       "space": "z"}
+        desc = [f"{n}. Acts on: {', '.join(CLASSES[c] for c in classes[n])}." for n in names]
+        meta = {"seed": seed, "skipped": [f"width for Coat: best directions z: +0.9 sd", "legs for Coat: none"]}
+        return Directions(names, torch.nn.functional.normalize(cv.sum(1), dim=1), names, desc,
+                          ["attribute"] * len(names), meta=meta, class_vectors=cv, class_scales=cs, class_info=info)
+
+    primary = fit({"width": [2, 8], "texture": [2]}, seed=2)
+    other = fit({"width": [2, 4], "legs": [4], "texture": [2, 4]}, seed=0)
+    d, added = fill_classes(primary, other, CLASSES, min_per_class=2)
+    assert added == ["width for Coat", "texture for Coat"]  # legs is not one of primary's sliders
+    assert attribute_sliders(d, 4) == ["width", "texture"] and attribute_sliders(d, 2) == ["width", "texture"]
+    assert torch.equal(d.class_vectors[0, 4], other.class_vectors[0, 4])  # Coat's width is the other fit's
+    assert torch.equal(d.class_vectors[0, 2], primary.class_vectors[0, 2])  # Pullover keeps its own
+    assert d.class_scales[0, 4] == other.class_scales[0, 4] and d.class_info[0]["Coat"]["seed"] == 0
+    assert "Acts on: Pullover, Coat, Bag." in d.descriptions[0]
+    assert d.meta["skipped"] == ["legs for Coat: none"] and d.meta["filled"][0]["added"] == added
+    assert attribute_sliders(primary, 4) == []  # the primary fit itself is left as it was
+    d2, added2 = fill_classes(primary, other, CLASSES, min_per_class=1)  # Pullover and Bag already have one
+    assert added2 == ["width for Coat"]
+
+
+def test_fill_seeds_must_be_integers(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert directions_main([str(tmp_path), "--fill-seeds", "0,two"]) == 2
+    assert "--fill-seeds takes comma-separated integers" in capsys.readouterr().err
