@@ -16,7 +16,7 @@ from gan.scoring import load_calibration
 
 pytestmark = pytest.mark.skipif(not (EMBEDDED_DIR / "config.json").is_file(), reason="no shipped model yet")
 MIN_SLIDERS = 3  # attribute sliders per class; fewer only where docs/sliders.md says why
-FEWER = {"T-shirt/top": 2}  # docs/sliders.md#where-a-class-falls-short-of-three says why
+FEWER: dict[str, int] = {}  # every class has three; docs/sliders.md says how
 
 
 @pytest.fixture(scope="module")
