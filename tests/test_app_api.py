@@ -214,6 +214,26 @@ def test_concurrent_generate_requests_are_batched_and_match_single_calls(server,
     assert dep["batch"] is True and dep["max_batch_size"] > 1
 
 
+def test_generate_file_is_served_in_place_without_a_cache_copy(server, client):
+    """/generate's PNG is served from the app's served folder (a Gradio static path), not copied into the cache;
+    the URL it names gives the very bytes a gradio_client call downloads."""
+    import httpx
+    r = httpx.post(f"{server.url}gradio_api/call/generate", json={"data": [5, "Bag", 1.0, {}]}, timeout=60)
+    event_id = r.json()["event_id"]
+    lines = httpx.get(f"{server.url}gradio_api/call/generate/{event_id}", timeout=60).text.splitlines()
+    (out,) = json.loads(next(ln[5:] for ln in lines if ln.startswith("data:")))
+    path = Path(out["path"])
+    assert path.is_relative_to((server.scratch / "served").resolve()) and path.is_file()
+    assert out["url"].startswith(server.url) and out["url"].endswith(path.name)
+    served = httpx.get(out["url"], timeout=60)
+    assert served.status_code == 200 and served.content == path.read_bytes()
+    assert served.content == Path(client.predict(seed=5, class_name="Bag", api_name="/generate")).read_bytes()
+    private = server.scratch.resolve() / "private" / "x.png"  # beside the served folder, not in it
+    private.parent.mkdir(exist_ok=True)
+    private.write_bytes(served.content)
+    assert httpx.get(f"{server.url}gradio_api/file={private}", timeout=60).status_code == 403
+
+
 def test_generate_batch_function_returns_the_single_call_images(tmp_path):
     """The function Gradio calls with a batch gives, per request, the bytes of the single-request path."""
     from gan.app.context import load_context

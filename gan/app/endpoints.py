@@ -20,6 +20,7 @@ import html
 import io
 import logging
 import os
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
@@ -34,11 +35,12 @@ from .inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError
 from .interpolate import endpoint_from_seed, interpolate_path
 from .project import DEFAULT_PROJECT_STEPS, project_input
 from .score import score_inputs
-from .scratch import save_png
+from .scratch import save_png, served_dir, served_root
 
 log = logging.getLogger(__name__)
 GENERATE_BATCH = int(os.environ.get("GAN_APP_GENERATE_BATCH", "16"))  # /generate's max_batch_size (1 = no batching)
 GENERATE_CONCURRENCY = int(os.environ.get("GAN_APP_GENERATE_CONCURRENCY", "2"))  # /generate batches at once
+_STATIC: set[Path] = set()  # folders this process registered with gr.set_static_paths
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -73,8 +75,21 @@ def inline_png(image: Image.Image) -> dict:
 
 
 def png_result(image: Image.Image) -> FileData:
-    """A PIL image as an API file result: a PNG written into a scratch folder, copied by Gradio into its cache."""
-    return FileData(path=str(save_png(image)), mime_type="image/png")
+    """A PIL image as an API file result: a PNG in a fresh served folder (Gradio serves it without a copy)."""
+    return FileData(path=str(save_png(image, folder=served_dir())), mime_type="image/png")
+
+
+def serve_in_place() -> Path:
+    """Register served_root() as a Gradio static path (once per process): the files png_result writes there are
+    served as they are instead of being hashed and copied into Gradio's cache.  Outside it (say GAN_APP_SCRATCH
+    changed later) a result is still correct: Gradio copies it as it copies any other file."""
+    root = served_root()
+    root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    if root not in _STATIC:
+        gr.set_static_paths([root])  # extends Gradio's process-wide list
+        _STATIC.add(root)
+    return root
 
 
 def uploaded(image: Any) -> tuple[str, str]:
@@ -257,6 +272,7 @@ def register_api(ctx: AppContext, *, heavy: dict[str, Any]) -> Api:
     endpoints use; /generate is batched in its own group, /score, /directions and the UI's events share the rest.
     """
     api = Api(ctx)
+    serve_in_place()
     if GENERATE_BATCH > 1:  # concurrent requests share one forward pass; documented as one request
         gr.api(functools.wraps(api.generate)(user_errors(api.generate_batch)), api_name="generate", batch=True,
                max_batch_size=GENERATE_BATCH, concurrency_id="generate", concurrency_limit=GENERATE_CONCURRENCY)
