@@ -16,6 +16,10 @@ image first (``POST /gradio_api/upload``), as a fresh client must.  Scenarios, e
   endpoint (/noop: the same queue and HTTP path, no work) interleaved, so the ratio of their medians is the
   cost of the work itself.
 
+Plain REST calls carry no session, so each is a new Gradio session: setting one up (a copy of the config of all
+the page's components, about 11 ms of CPU for this app's 257) is most of what a no-op costs the server.
+``--sessions`` gives each client one session for all its calls, as gradio_client and the browser page do.
+
 Reports requests/s, p50/p99 latency, errors (by kind) and the server's resident memory after each scenario and
 its peak (VmHWM) when the server's process is known.  The load generator shares the machine's CPUs with the
 server, so on a 2-core machine the figures are a lower bound for the server alone; its own CPU time is shown.
@@ -60,9 +64,14 @@ class Tally:
             self.latencies.setdefault(op, []).append(seconds)
 
 
-async def call(http, url: str, api: str, data: list, *, download: bool = True):  # noqa: ANN001 (httpx.AsyncClient)
-    """One REST call: POST the inputs, read the event stream to its end, download a returned file; the outputs."""
-    r = await http.post(f"{url}gradio_api/call/{api}", json={"data": data})
+async def call(http, url: str, api: str, data: list, *, download: bool = True,  # noqa: ANN001 (httpx.AsyncClient)
+               session: str | None = None):
+    """One REST call: POST the inputs, read the event stream to its end, download a returned file; the outputs.
+
+    session: a session hash sent with the call (what gradio_client and the page do: one per client); without one,
+    every call is a new Gradio session, whose set-up costs the server more than the no-op itself."""
+    body = {"data": data} if session is None else {"data": data, "session_hash": session}
+    r = await http.post(f"{url}gradio_api/call/{api}", json=body)
     if r.status_code != 200:
         raise RuntimeError(f"POST {api}: HTTP {r.status_code}")
     event_id = r.json()["event_id"]
@@ -94,39 +103,42 @@ async def upload(http, url: str, path: Path) -> dict:  # noqa: ANN001
     return {"path": server_path, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
 
-async def one_request(http, url: str, op: str, rng: random.Random) -> None:  # noqa: ANN001
+async def one_request(http, url: str, op: str, rng: random.Random,  # noqa: ANN001
+                      session: str | None = None) -> None:
     """One user action: /generate with random inputs (generate-answer: without the file download), /score of an
     example image, or the no-op."""
     if op in ("generate", "generate-answer"):
         await call(http, url, "generate", [rng.randrange(10**6), rng.choice(CLASSES), rng.choice([0.7, 1.0]), {}],
-                   download=op == "generate")
+                   download=op == "generate", session=session)
     elif op == "score":
         img = await upload(http, url, rng.choice(EXAMPLE))
-        out = await call(http, url, "score", [img])
+        out = await call(http, url, "score", [img], session=session)
         if not 0.0 <= out[0]["p_real"] <= 1.0:
             raise RuntimeError("score: p_real out of range")
     else:
-        out = await call(http, url, "noop", [1.5])
+        out = await call(http, url, "noop", [1.5], session=session)
         if out != [1.5]:
             raise RuntimeError(f"noop returned {out}")
 
 
 async def _client(http, url: str, deadline: float, score_fraction: float, seed: int,  # noqa: ANN001
-                  tally: Tally) -> None:
-    """One client: requests back to back until the deadline, each timed and counted."""
+                  tally: Tally, sessions: bool = False) -> None:
+    """One client: requests back to back until the deadline, each timed and counted (sessions: in one session)."""
     rng = random.Random(seed)
+    session = f"load{seed:08x}" if sessions else None
     while time.perf_counter() < deadline:
         op = "score" if rng.random() < score_fraction else "generate"
         t = time.perf_counter()
         try:
-            await one_request(http, url, op, rng)
+            await one_request(http, url, op, rng, session)
             tally.add(op, time.perf_counter() - t, None)
         except Exception as e:  # noqa: BLE001 - every failure is counted and reported by kind
             tally.add(op, time.perf_counter() - t, f"{op}: {type(e).__name__}: {str(e)[:100]}")
 
 
-async def run_clients(url: str, clients: int, seconds: float, score_fraction: float = 0.0, seed: int = 0) -> dict:
-    """`clients` concurrent clients for `seconds`; the scenario's summary."""
+async def run_clients(url: str, clients: int, seconds: float, score_fraction: float = 0.0, seed: int = 0,
+                      sessions: bool = False) -> dict:
+    """`clients` concurrent clients for `seconds`; the scenario's summary (sessions: each client keeps one)."""
     import httpx
     # idle connections expire before the server's keep-alive timeout (uvicorn: 5 s), so that a client never
     # reuses one the server is closing at that moment (a race every HTTP client must avoid)
@@ -136,7 +148,7 @@ async def run_clients(url: str, clients: int, seconds: float, score_fraction: fl
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits) as http:
         t0 = time.perf_counter()
         deadline = t0 + seconds
-        await asyncio.gather(*[_client(http, url, deadline, score_fraction, seed * 10_000 + i, tally)
+        await asyncio.gather(*[_client(http, url, deadline, score_fraction, seed * 10_000 + i, tally, sessions)
                                for i in range(clients)])
         wall = time.perf_counter() - t0
     return summarise(tally, wall, clients)
@@ -166,20 +178,21 @@ def summarise(tally: Tally, wall: float, clients: int) -> dict:
     return out
 
 
-async def single_user(url: str, n: int) -> dict:
-    """One client, /generate and /noop interleaved n times each: medians and their ratio."""
+async def single_user(url: str, n: int, sessions: bool = False) -> dict:
+    """One client, /generate and /noop interleaved n times each: medians and their ratio (sessions: in one)."""
     import httpx
     rng = random.Random(1)
+    session = "single-user" if sessions else None
     lat: dict[str, list[float]] = {"generate": [], "generate-answer": [], "noop": []}
     async with httpx.AsyncClient(timeout=60.0) as http:
         for _ in range(5):  # warm the connection and both paths
-            await one_request(http, url, "generate", rng)
-            await one_request(http, url, "noop", rng)
+            await one_request(http, url, "generate", rng, session)
+            await one_request(http, url, "noop", rng, session)
         for i in range(n):
             ops = list(lat)
             for op in ops[i % 3:] + ops[:i % 3]:  # each op first, second and third in turn
                 t = time.perf_counter()
-                await one_request(http, url, op, rng)
+                await one_request(http, url, op, rng, session)
                 lat[op].append(time.perf_counter() - t)
     med = {op: 1000 * statistics.median(v) for op, v in lat.items()}
     return {"n": n, "generate_p50_ms": round(med["generate"], 2), "noop_p50_ms": round(med["noop"], 2),
@@ -242,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", default=None, help="an already running app instead of launching one")
     ap.add_argument("--pid", type=int, default=None, help="with --url: the server's process id (for its memory)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ap.add_argument("--sessions", action="store_true",
+                    help="each client keeps one Gradio session, as gradio_client and the page do (default: a new "
+                         "session per call, as plain REST calls without a session_hash get)")
     ap.add_argument("--sweep-batch", nargs="*", type=int, default=[],
                     help="only the generate scenario, on a fresh app per /generate max_batch_size (1 = unbatched)")
     args = ap.parse_args(argv)
@@ -259,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         url, pid = server.url, server.proc.pid
     from gan.hardware import cpu_name
     res: dict = {"machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
-                 "python": platform.python_version(), "env": {k: v for k, v in os.environ.items()
-                                                              if k.startswith("GAN_APP_")}}
+                 "python": platform.python_version(), "sessions": args.sessions,
+                 "env": {k: v for k, v in os.environ.items() if k.startswith("GAN_APP_")}}
     try:
         import httpx
         res["memory_start"] = _memory(pid)
@@ -270,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             c0, s0 = resource.getrusage(resource.RUSAGE_SELF), _cpu_seconds(pid)
             if scenario == "single":
                 if args.single:
-                    res["single"] = asyncio.run(single_user(url, args.single))
+                    res["single"] = asyncio.run(single_user(url, args.single, args.sessions))
             else:
                 frac = args.score_fraction if scenario == "mix" else 0.0
-                res[name] = asyncio.run(run_clients(url, args.clients, args.seconds, frac))
+                res[name] = asyncio.run(run_clients(url, args.clients, args.seconds, frac, sessions=args.sessions))
             c1 = resource.getrusage(resource.RUSAGE_SELF)
             if name in res:
                 res[name]["client_cpu_s"] = round(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime, 1)
