@@ -197,7 +197,24 @@ def _hardware_sentence(options: dict) -> str:
         h, rem = divmod(int(round(wall)), 3600)
         t = f" in {h} h {rem // 60:02d} min" if h else f" in {rem // 60} min {rem % 60:02d} s"
         t += " of wall-clock time"
-    return f"Trained {on}{f' ({hw})' if hw else ''}{t}.{_base_sentence(options)}"
+    return f"Trained {on}{f' ({hw})' if hw else ''}{t}.{_base_sentence(options)}{_resume_sentence(options)}"
+
+
+def _resume_sentence(options: dict) -> str:
+    """--resume with changed options (training_options.json "resumes"): at which step, and what changed; the
+    options listed elsewhere on the card are the last ones."""
+    resumes = [r for r in options.get("resumes") or [] if isinstance(r, dict) and r.get("changed")]
+    if not resumes:
+        return ""
+    labels = dict(OPTION_ROWS)
+    epochs, steps = options.get("epochs"), options.get("steps_done")
+    per_epoch = steps / epochs if isinstance(epochs, int) and epochs > 0 and isinstance(steps, int) and steps else 0
+
+    def one(r: dict) -> str:
+        at = f"step {r.get('step', 0):,}" + (f" (epoch {r.get('step', 0) / per_epoch:g})" if per_epoch else "")
+        what = ", ".join(f"{labels.get(k, k)} {old} → {new}" for k, (old, new) in r["changed"].items())
+        return f"at {at}: {what}"
+    return f" It was resumed with changed options (`--resume`) {'; '.join(one(r) for r in resumes)}."
 
 
 def _base_sentence(options: dict) -> str:

@@ -87,3 +87,22 @@ def test_resume_takes_the_checkpoint_over_init_from(fake_fashion: Path, finished
     opts = json.loads((out / "training_options.json").read_text())
     assert opts["steps_done"] == 3 and opts["base_model"]["steps_done"] == 3  # the lineage survives --resume
     assert not all(torch.equal(after_two[k], v) for k, v in tensors(out / "generator.safetensors").items())
+
+
+def test_resume_with_changed_schedule_is_recorded_in_options_and_card(fake_fashion: Path, tmp_path: Path) -> None:
+    """A --resume that changes what is trained (the length, the schedule) is kept in training_options.json and said
+    on the card; where files go or how often to log is not recorded."""
+    out = tmp_path / "r"
+    assert run_main(tiny_args(fake_fashion, out, "--ckpt-every", "1", steps=2)) == 0
+    assert "resumes" not in json.loads((out / "training_options.json").read_text())
+    assert run_main(tiny_args(fake_fashion, out, "--resume", "--lr-schedule", "linear", "--lr-final", "0.5",
+                              "--log-every", "3", "--ckpt-every", "1", steps=3)) == 0
+    assert run_main(tiny_args(fake_fashion, out, "--resume", "--lr-schedule", "linear", "--lr-final", "0.5",
+                              steps=4)) == 0
+    opts = json.loads((out / "training_options.json").read_text())
+    assert opts["resumes"] == [
+        {"step": 2, "changed": {"steps": [2, 3], "lr_schedule": ["constant", "linear"], "lr_final": [0.1, 0.5]}},
+        {"step": 3, "changed": {"steps": [3, 4]}}]
+    card = (out / "README.md").read_text()
+    assert "resumed with changed options" in card and "learning-rate schedule constant → linear" in card
+    assert "at step 3" in card and "log" not in card.split("resumed with changed options")[1].split(".")[0]

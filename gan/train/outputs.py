@@ -113,7 +113,8 @@ def write_model_folder(run: Run, wall: float) -> None:
                "hardware": hardware_description(run.device, world), "wall_time_s": round(wall, 1),
                "steps_done": run.total, "images_seen": run.total * run.batch * world,
                "torch_version": torch.__version__, "python": platform.python_version(),
-               "num_train_images": len(run.data), **({"base_model": run.base} if run.base else {})}
+               "num_train_images": len(run.data), **({"base_model": run.base} if run.base else {}),
+               **({"resumes": run.resumes} if run.resumes else {})}
     atomic_write_json(out / "training_options.json", options)
     # an evaluation of earlier weights (a run continued with --resume) must not be shown as this model's
     (out / EVAL_FILE).unlink(missing_ok=True)

@@ -66,6 +66,7 @@ class Run:
     perm: torch.Tensor | None = field(default=None, repr=False)
     perm_epoch: int = -1
     base: dict | None = None  # --init-from: what the run started from (base_record), kept in its checkpoints
+    resumes: list = field(default_factory=list)  # --resume with changed options: [{"step", "changed"}], kept too
 
     @property
     def num_classes(self) -> int:
@@ -208,6 +209,12 @@ def base_record(source: str) -> dict:
     return {**rec, **{k: opts[k] for k in BASE_KEYS if k in opts}}
 
 
+# options that do not change what is trained (where files go, how often to log or save): a --resume that changes
+# any other option is recorded in run.resumes, and so in training_options.json and the model card
+UNRECORDED = ("data_dir", "out", "device", "sample_every", "ckpt_every", "log_every", "eval_every", "eval_samples",
+              "ddp_timeout", "extras", "resume", "overwrite", "max_nonfinite", "init_from")
+
+
 def resume(run: Run) -> bool:
     """Load the newest checkpoint into run (weights, optimisers, step, RNG); False when there is none."""
     cfg, d = run.cfg, run.d
@@ -227,6 +234,11 @@ def resume(run: Run) -> bool:
     run.step, run.best_fid, run.lr_scale = state["step"], state["best_fid"], state["lr_scale"]
     run.wall_before = state.get("wall_s", 0.0)
     run.base = state.get("base")
+    run.resumes = list(state.get("resumes") or [])
+    changed = {k: [state["config"].get(k), v] for k, v in asdict(cfg).items()
+               if k not in UNRECORDED and k in state["config"] and state["config"][k] != v}
+    if changed:
+        run.resumes.append({"step": run.step, "changed": changed})
     rng = state["rng_cpu"]
     torch.set_rng_state(rng[d.rank] if len(rng) == d.world else
                         torch.Generator().manual_seed(cfg.seed + 1000 * d.rank + run.step).get_state())
@@ -256,4 +268,4 @@ def checkpoint_state(run: Run, rng_cpu: list, rng_cuda: list, wall_s: float) -> 
     return {"step": run.step, "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
             "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda, "config": asdict(run.cfg), "best_fid": run.best_fid, "lr_scale": run.lr_scale,
-            "wall_s": wall_s, "base": run.base}
+            "wall_s": wall_s, "base": run.base, "resumes": run.resumes}
