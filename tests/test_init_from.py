@@ -89,14 +89,18 @@ def test_resume_takes_the_checkpoint_over_init_from(fake_fashion: Path, finished
     assert not all(torch.equal(after_two[k], v) for k, v in tensors(out / "generator.safetensors").items())
 
 
-def test_resume_with_changed_schedule_is_recorded_in_options_and_card(fake_fashion: Path, tmp_path: Path) -> None:
+def test_resume_with_changed_schedule_is_recorded_in_options_and_card(fake_fashion: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
     """A --resume that changes what is trained (the length, the schedule) is kept in training_options.json and said
     on the card; where files go or how often to log is not recorded."""
     out = tmp_path / "r"
     assert run_main(tiny_args(fake_fashion, out, "--ckpt-every", "1", steps=2)) == 0
     assert "resumes" not in json.loads((out / "training_options.json").read_text())
+    capsys.readouterr()
     assert run_main(tiny_args(fake_fashion, out, "--resume", "--lr-schedule", "linear", "--lr-final", "0.5",
                               "--log-every", "3", "--ckpt-every", "1", steps=3)) == 0
+    # the old run's own schedule (constant) against the new one (linear, at its last step: 0.5x)
+    assert "at step 2 goes from 1x to 0.5x the base rate" in capsys.readouterr().out
     assert run_main(tiny_args(fake_fashion, out, "--resume", "--lr-schedule", "linear", "--lr-final", "0.5",
                               steps=4)) == 0
     opts = json.loads((out / "training_options.json").read_text())

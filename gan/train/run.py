@@ -253,13 +253,15 @@ def resume(run: Run) -> bool:
 def _warn_schedule_change(run: Run, before: dict) -> None:
     """A decaying learning rate depends on the run's length: say so when --resume changes it."""
     cfg = run.cfg
-    if cfg.lr_schedule == "constant" or (before.get("steps"), before.get("epochs")) == (cfg.steps, cfg.epochs):
+    keys = ("steps", "epochs", "lr_schedule", "lr_final", "lr_warmup")
+    if cfg.lr_schedule == "constant" or all(before.get(k, getattr(cfg, k)) == getattr(cfg, k) for k in keys):
         return
     old_total = before.get("steps") or before.get("epochs", cfg.epochs) * run.steps_per_epoch
-    kw = {"warmup": cfg.lr_warmup, "final": cfg.lr_final}
-    was = lr_factor(before.get("lr_schedule", cfg.lr_schedule), run.step, old_total, **kw)
-    now = lr_factor(cfg.lr_schedule, run.step, run.total, **kw)
-    print(f"note: the {cfg.lr_schedule} learning-rate schedule now spans {run.total} steps instead of {old_total}, "
+    was = lr_factor(before.get("lr_schedule", cfg.lr_schedule), run.step, old_total,
+                    warmup=before.get("lr_warmup", cfg.lr_warmup), final=before.get("lr_final", cfg.lr_final))
+    now = lr_factor(cfg.lr_schedule, run.step, run.total, warmup=cfg.lr_warmup, final=cfg.lr_final)
+    what = f"now spans {run.total} steps instead of {old_total}" if run.total != old_total else "changed"
+    print(f"note: the {cfg.lr_schedule} learning-rate schedule {what}, "
           f"so the rate at step {run.step} goes from {was:.3g}x to {now:.3g}x the base rate")
 
 
