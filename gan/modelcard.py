@@ -207,8 +207,11 @@ def _resume_sentence(options: dict) -> str:
     if not resumes:
         return ""
     labels = dict(OPTION_ROWS)
-    epochs, steps = options.get("epochs"), options.get("steps_done")
-    per_epoch = steps / epochs if isinstance(epochs, int) and epochs > 0 and isinstance(steps, int) and steps else 0
+    n, batch, world = options.get("num_train_images"), options.get("batch_size"), options.get("world_size") or 1
+    per_epoch = 0  # steps per epoch as train.py counts them (gan.train.run.load_data)
+    if all(isinstance(v, int) and v > 0 for v in (n, batch, world)) and n >= world:
+        shard = n // world
+        per_epoch = max(shard // min(batch, shard), 1)
 
     def one(r: dict) -> str:
         at = f"step {r.get('step', 0):,}" + (f" (epoch {r.get('step', 0) / per_epoch:g})" if per_epoch else "")

@@ -109,4 +109,6 @@ def test_resume_with_changed_schedule_is_recorded_in_options_and_card(fake_fashi
         {"step": 3, "changed": {"steps": [3, 4]}}]
     card = (out / "README.md").read_text()
     assert "resumed with changed options" in card and "learning-rate schedule constant → linear" in card
-    assert "at step 3" in card and "log" not in card.split("resumed with changed options")[1].split(".")[0]
+    # 128 images in batches of 32: 4 steps an epoch
+    assert "at step 2 (epoch 0.5)" in card and "at step 3 (epoch 0.75)" in card
+    assert "log" not in card.split("resumed with changed options")[1].split("\n")[0]
