@@ -57,6 +57,19 @@ def wait_for_round(page, more_than: int) -> dict[str, str]:
     return readout(page)
 
 
+def wait_until_still(page, quiet_ms: int = 1500) -> dict[str, str]:
+    """The read-out once it has not changed for quiet_ms (within WAIT_MS): no tick lands any more."""
+    last, waited = readout(page), 0
+    while waited < WAIT_MS:
+        page.wait_for_timeout(quiet_ms)
+        waited += quiet_ms
+        now = readout(page)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the game kept training for {WAIT_MS} ms after Pause: {last}")
+
+
 def wait_for_new_src(page, elem: str, old: str) -> str:
     page.wait_for_function("([id, old]) => { const i = document.querySelector('#' + id + ' img');"
                            " return i && i.src && i.src !== old; }", arg=[elem, old], timeout=WAIT_MS)
@@ -72,8 +85,7 @@ def test_toy_plays_pauses_and_steps_d_alone(game):
     later = wait_for_round(page, int(first["round"]))  # the timer keeps training: picture and charts move on
     assert wait_for_new_src(page, "game-main", heat) != heat and wait_for_new_src(page, "game-charts", chart) != chart
     page.click("#game-pause")
-    page.wait_for_timeout(2500)  # a tick already queued when Pause was clicked may still land
-    paused = readout(page)
+    paused = wait_until_still(page)  # the frame of a tick running when Pause was clicked may still land
     page.wait_for_timeout(2500)
     assert readout(page) == paused and int(paused["round"]) >= int(later["round"])
 

@@ -174,3 +174,40 @@ def test_one_trainer_per_page_and_unload_stops_it():
     game_tab.on_unload(page)
     assert "page-under-test" not in game_tab._live and second.stopped == game_tab.CLOSED
     assert second.advance(rounds=3).updates == 0  # a closed page's trainer never plays again
+
+
+def test_pause_stops_a_running_tick_and_queued_ticks_play_nothing():
+    """The page's Pause sets the trainer's flag: a tick already running stops after its round (not after its time
+    budget), a tick still queued plays nothing, and Play or a single step work as before."""
+    import threading
+    from types import SimpleNamespace
+
+    from gan.app import game_tab
+    page = SimpleNamespace(session_hash="page-pause-test")
+    args = ("2-D toy", "ring", "default", None, *_controls(preset("default").toy))
+    s = game_tab._new_session("2-D toy", "ring", "default", None, preset("default").toy, page)
+    assert s.paused  # a new game waits for Play
+    game_tab.on_play(s, *args, page)
+    assert not s.paused
+    done = {}
+    runner = threading.Thread(target=lambda: done.update(tick=s.advance(seconds=600)))
+    runner.start()
+    while s.game.g_steps < 3:  # it is training
+        runner.join(0.01)
+    game_tab.on_pause(s)
+    runner.join(120)
+    assert not runner.is_alive() and done["tick"].seconds < 600  # stopped by Pause, not by its budget
+    rounds = s.game.g_steps
+    out = game_tab.on_tick(s, *args, page)  # a tick queued before Pause
+    assert s.game.g_steps == rounds and out[0] is s and out[1].active is False
+    d_steps = s.game.d_steps
+    game_tab.on_step_d(s, *args, page)
+    assert s.game.d_steps == d_steps + 1 and s.game.g_steps == rounds and s.paused
+    game_tab.on_play(s, *args, page)
+    game_tab.on_tick(s, *args, page)
+    assert s.game.g_steps > rounds
+    game_tab.on_unload(page)
+
+
+def _controls(settings) -> tuple:  # noqa: ANN001 - the Game tab's controls for these settings
+    return (settings.loss, settings.lr_d, settings.lr_g, settings.k, settings.gamma)

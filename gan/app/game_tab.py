@@ -130,6 +130,7 @@ def _new_session(mode: str, data: str, preset_name: str, sketch: Any, settings: 
                       points=_points(sketch) if kind == "toy" and data == "drawn" else None)
     session = make_session(opts)
     session.config = (mode, data, preset_name)  # what the trainer was built for
+    session.paused = True  # a new game waits for Play; a tick queued before it was made must not train it
     with _live_lock:
         old = _live.get(page)
         if old is not None and old is not session:
@@ -199,6 +200,7 @@ def on_play(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, 
     """Start (or resume) training: the timer ticks from now on."""
     s = _session_for(state, mode, data, preset_name, sketch,
                      _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
+    s.paused = False
     return (s, gr.Timer(active=s.check_caps() is None), *_frame(s))
 
 
@@ -207,10 +209,11 @@ def on_tick(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, 
     """One timer tick: play rounds for TICK_TRAIN_SECONDS with the current controls, then draw."""
     s = _session_for(state, mode, data, preset_name, sketch,
                      _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
-    tick = s.advance(seconds=TICK_TRAIN_SECONDS)
+    tick = s.advance(seconds=TICK_TRAIN_SECONDS)  # plays nothing once Pause was clicked, even while it runs
     # never re-activate the timer here: a tick still running when Pause is clicked must not undo the pause
-    due = tick.stopped is not None or time.monotonic() - s.charts_at >= CHARTS_EVERY_SECONDS
-    return (s, gr.skip() if tick.stopped is None else gr.Timer(active=False), *_frame(s, charts_due=due))
+    due = tick.stopped is not None or s.paused or time.monotonic() - s.charts_at >= CHARTS_EVERY_SECONDS
+    running = tick.stopped is None and not s.paused
+    return (s, gr.skip() if running else gr.Timer(active=False), *_frame(s, charts_due=due))
 
 
 def _one_update(player: str) -> Any:
@@ -220,6 +223,7 @@ def _one_update(player: str) -> Any:
     def on_step(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma, request: gr.Request):
         s = _session_for(state, mode, data, preset_name, sketch,
                          _settings(MODES[mode], loss, lr_d, lr_g, k, gamma), request)
+        s.paused = True
         (s.step_d if player == "d" else s.step_g)()
         return (s, gr.Timer(active=False), *_frame(s))
 
@@ -239,8 +243,11 @@ def on_reset(state, mode, data, preset_name, sketch, loss, lr_d, lr_g, k, gamma,
     return (s, gr.Timer(active=False), *_frame(s))
 
 
-def on_pause():
-    """Stop the timer; the game keeps its state."""
+def on_pause(state):
+    """Stop the timer and the game: a tick that is running stops after its current round, and one still queued
+    plays nothing (outside the game's queue, so it is not stuck behind them); the game keeps its state."""
+    if isinstance(state, Session):
+        state.paused = True
     return gr.Timer(active=False)
 
 
@@ -356,7 +363,7 @@ def _wire(state, timer, mode, data, pad, pad_box, pre, lesson, controls: list, b
     buttons["step_d"].click(on_step_d, inputs, outputs, **heavy)
     buttons["step_g"].click(on_step_g, inputs, outputs, **heavy)
     buttons["reset"].click(on_reset, inputs, outputs, **heavy)
-    buttons["pause"].click(on_pause, None, timer, api_visibility="private", show_progress="hidden")
+    buttons["pause"].click(on_pause, state, timer, api_visibility="private", show_progress="hidden")
     # one event each, in the same queue as Play: a Play clicked right after a switch runs after it
     pre.input(on_preset, inputs, [*controls, lesson, *outputs], **heavy)
     mode.input(on_mode, inputs, [data, *controls, lesson, *outputs], **heavy)

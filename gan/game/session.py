@@ -36,6 +36,7 @@ class Session:
         self.started = time.monotonic()
         self.history: list[dict] = []
         self.stopped: str | None = None
+        self.paused = False  # set from another thread (a page's Pause): advance() stops after the current round
         self.config: tuple | None = None  # what a page built this trainer for (mode, data, preset)
         self.charts_at = 0.0  # when a page last drew this session's charts (time.monotonic())
         self.record(measure=True)
@@ -97,7 +98,7 @@ class Session:
             raise ValueError("advance needs seconds or rounds")
         t0, done, updates = time.perf_counter(), 0, 0
         while (rounds is None or done < rounds) and (seconds is None or time.perf_counter() - t0 < seconds):
-            if self.check_caps():
+            if self.check_caps() or self.paused:
                 break
             self.game.play_round()
             updates += self.game.settings.k + 1
