@@ -68,6 +68,14 @@ class ImageData:
         return ImageData(self.images.to(device), self.labels.to(device), self.class_names, self.source)
 
 
+def epoch_batches(n_images: int, batch_size: int, world_size: int = 1) -> tuple[int, int]:
+    """(per-process batch, steps per epoch) of a data set split over world_size processes: each process takes
+    n // world images in full batches of at most batch_size (the rest of an epoch is dropped)."""
+    shard = n_images // world_size
+    batch = min(batch_size, shard)
+    return batch, max(shard // batch, 1)
+
+
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float [-1, 1]."""
     return images.float().div_(127.5).sub_(1.0)

@@ -20,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .evalreport import (eval_details, memorization_markdown, metric_name, metric_table, metric_value,
                          parse_eval_results)
 from .fileio import atomic_path
+from .data import epoch_batches
 from .models import count_params
 from .pretrained import GAN
 
@@ -208,10 +209,8 @@ def _resume_sentence(options: dict) -> str:
         return ""
     labels = dict(OPTION_ROWS)
     n, batch, world = options.get("num_train_images"), options.get("batch_size"), options.get("world_size") or 1
-    per_epoch = 0  # steps per epoch as train.py counts them (gan.train.run.load_data)
-    if all(isinstance(v, int) and v > 0 for v in (n, batch, world)) and n >= world:
-        shard = n // world
-        per_epoch = max(shard // min(batch, shard), 1)
+    ok = all(isinstance(v, int) and v > 0 for v in (n, batch, world)) and n >= world
+    per_epoch = epoch_batches(n, batch, world)[1] if ok else 0
 
     def one(r: dict) -> str:
         at = f"step {r.get('step', 0):,}" + (f" (epoch {r.get('step', 0) / per_epoch:g})" if per_epoch else "")

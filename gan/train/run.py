@@ -15,7 +15,7 @@ import torch.nn as nn
 
 from .. import checkpoint as ckpt
 from ..augment import diff_augment, parse_policy
-from ..data import ImageData, load_dataset
+from ..data import ImageData, epoch_batches, load_dataset
 from ..fileio import sha256_file
 from ..hardware import use_cpu_amp
 from ..losses import d_loss_fn, g_loss_fn
@@ -133,11 +133,9 @@ def load_data(cfg: TrainConfig, d: Dist, data: ImageData | None) -> tuple[ImageD
     if data is None:
         data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution, channels=cfg.channels)
     data = data.subset(cfg.limit)
-    shard = len(data) // d.world
-    if shard < 1:
+    if len(data) // d.world < 1:
         raise TrainingError(f"{len(data)} images cannot be split over {d.world} processes")
-    batch = min(cfg.batch_size, shard)
-    steps_per_epoch = max(shard // batch, 1)
+    batch, steps_per_epoch = epoch_batches(len(data), cfg.batch_size, d.world)
     return data, batch, steps_per_epoch, cfg.steps or cfg.epochs * steps_per_epoch
 
 
