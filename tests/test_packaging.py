@@ -66,23 +66,51 @@ def test_the_pypi_readme_has_no_space_front_matter() -> None:
     assert not readme.startswith("---"), "the PyPI readme starts with YAML front matter (the Space's is generated)"
 
 
+def _fresh_venv(venv: Path) -> Path:
+    """A new venv with no packages of its own that sees the running interpreter's (a .pth file): not the base
+    interpreter's, whose setuptools may be older than PEP 639 needs. Returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    seen = [p for p in sys.path if p and Path(p).is_dir() and not Path(p).resolve().is_relative_to(ROOT)]
+    py = venv / "bin" / "python"
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    Path(purelib, "running-interpreter.pth").write_text("".join(f"{p}\n" for p in seen))
+    return py
+
+
+def _build_wheel(src: Path, out: Path) -> Path:
+    """The wheel of src, built by the interpreter that runs the tests (isolated when its setuptools is too old)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        in_place = int(version("setuptools").split(".")[0]) >= 77  # PEP 639: license = "MIT"
+    except PackageNotFoundError:
+        in_place = False
+    flags = ["--no-build-isolation", "--no-index"] if in_place else []  # else pip fetches a new setuptools
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *flags, "-q", "-w", str(out), str(src)],
+                       capture_output=True, text=True, timeout=600, cwd=src.parent)
+    assert r.returncode == 0, r.stderr[-2000:]
+    wheels = list(out.glob("fashion_gan-*.whl"))
+    assert len(wheels) == 1, wheels
+    return wheels[0]
+
+
 @pytest.mark.slow
 def test_pip_install_gives_the_command_and_a_model_outside_the_checkout(tmp_path: Path) -> None:
-    """`pip install .` into a fresh venv (system packages, pip and setuptools visible: nothing is downloaded):
-    the command runs, and the shipped model loads and the app serves it from the installed package, in a
-    folder that is not the checkout."""
+    """The wheel installed into a fresh venv (that sees the test's packages: nothing is downloaded): the command
+    runs, and the shipped model loads and the app serves it from the installed package, in a folder that is
+    not the checkout. Works from the system Python and from inside a venv."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True, timeout=120)
-    py, bin_dir = venv / "bin" / "python", venv / "bin"
+    py, bin_dir = _fresh_venv(venv), venv / "bin"
     src = tmp_path / "src"  # a copy, so that the build leaves nothing in the checkout
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE", "app.py"):
         shutil.copy2(ROOT / name, src / name)
     for name in ("gan", "checkpoints", "assets"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                        str(src)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    wheel = _build_wheel(src, tmp_path / "wheels")
+    # installing a wheel needs no setuptools; --ignore-installed: a copy in the test's own packages stays there
+    r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q",
+                        str(wheel)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GAN_", "PYTHONPATH"))}
     env.update(PATH=f"{bin_dir}:{env.get('PATH', '')}", HF_HUB_OFFLINE="1")
