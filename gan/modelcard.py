@@ -46,7 +46,8 @@ OPTION_ROWS = [("dataset", "data set"), ("num_train_images", "training images"),
                ("d_width", "D width"), ("spectral_norm", "spectral norm in D"), ("conditional", "class-conditional"),
                ("lr_g", "G learning rate"), ("lr_d", "D learning rate"),
                ("lr_schedule", "learning-rate schedule"), ("lr_warmup", "warm-up steps"),
-               ("lr_final", "final learning rate (x base)"), ("beta1", "Adam beta1"),
+               ("lr_final", "final learning rate (x base)"),
+               ("lr_cooldown", "linear cool-down (last fraction of the run)"), ("beta1", "Adam beta1"),
                ("beta2", "Adam beta2"), ("ema", "EMA of G"), ("ema_beta", "EMA decay"),
                ("ema_halflife_kimg", "EMA half-life (kimg; 0 = use the decay)"), ("augment", "DiffAugment"),
                ("amp", "bf16 autocast (GPU)"), ("cpu_amp", "bf16 autocast (CPU)"),
@@ -157,6 +158,15 @@ def _tricks(options: dict, spectral_norm: bool) -> list[str]:
         warm = f" after {options['lr_warmup']} warm-up steps" if options.get("lr_warmup") else ""
         tricks.append(f"a {options['lr_schedule']} learning-rate decay{warm} to {options.get('lr_final', 0.1):g}x "
                       f"the base rate at the last step")
+    elif options.get("lr_cooldown"):
+        warm = f" after {options['lr_warmup']} warm-up steps" if options.get("lr_warmup") else ""
+        tricks.append(f"a constant learning rate{warm}, then a linear cool-down to {options.get('lr_final', 0.1):g}x "
+                      f"the base rate over the last {options['lr_cooldown']:.0%} of the run")
+    fit = options.get("time_budget_fit")
+    if isinstance(fit, dict) and isinstance(fit.get("total_steps"), int):
+        speed = f" from the speed it measured last ({fit['s_per_step']:.3g} s a step)" if fit.get("s_per_step") else ""
+        tricks.append(f"the run's length was fitted to a {fit.get('budget_min', 0):g}-minute budget{speed}: "
+                      f"{fit['total_steps']:,} steps, the cool-down from step {fit.get('cooldown_start', 0):,}")
     if options.get("augment"):
         tricks.append(f"differentiable augmentation (DiffAugment: {options['augment']}) of the real and fake "
                       f"images D sees")
@@ -177,8 +187,10 @@ def _option_rows(options: dict) -> list[tuple[str, object]]:
         shown.pop("amp", None)  # bf16 autocast is GPU-only
     if options.get("loss") != "wgan-gp":
         shown.pop("gp_weight", None)
-    if shown.get("lr_schedule", "constant") == "constant":
+    if shown.get("lr_schedule", "constant") == "constant" and not shown.get("lr_cooldown"):
         shown.pop("lr_final", None)
+    if not shown.get("lr_cooldown"):
+        shown.pop("lr_cooldown", None)
     if not shown.get("ema_halflife_kimg"):
         shown.pop("ema_halflife_kimg", None)
     if "augment" in shown and not shown["augment"]:

@@ -6,7 +6,9 @@ ranks call the same ones in the same order (a mismatch is a silent hang, issue 1
   start    broadcast G and D from rank 0                        (build)
   start    barrier "output folder checked"                      (after rank 0 checked --out)
   step     all_reduce D grads, [all_reduce G grads], all_reduce "all losses finite"
-  epoch    all_reduce "time budget spent"                       (each epoch's end, with --time-budget only)
+  epoch    all_reduce "time budget spent"                       (each epoch's end, --time-budget unfitted only)
+  budget   broadcast "time budget plan" from rank 0             (fitted --time-budget: each epoch's end and 8,
+                                                                 16, 32, ... steps in, until the cool-down)
   eval     barrier "evaluation"                                 (rank 0 evaluates alone, the others wait here)
   ckpt     all_gather_object RNG states                         (rank 0 writes the file)
   end      barrier "end of training", then the group is torn down
@@ -122,6 +124,17 @@ def any_rank(flag: bool, d: Dist, name: str, step: int) -> bool:
     with collective(d, name, step):
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def broadcast_values(values: list[float], d: Dist, name: str, step: int) -> list[float]:
+    """Rank 0's numbers on every rank (float64, so integers up to 2**53 travel exactly)."""
+    if d.world <= 1:
+        return [float(v) for v in values]
+    dev = torch.device("cuda", d.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=dev)
+    with collective(d, name, step):
+        dist.broadcast(t, src=0)
+    return t.tolist()
 
 
 def broadcast_module(module: nn.Module, d: Dist) -> None:

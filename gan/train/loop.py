@@ -20,9 +20,10 @@ from typing import Callable, TextIO
 import torch
 
 from .. import checkpoint as ckpt
+from . import budget
 from ..data import ImageData
 from ..models import Generator
-from .distributed import Dist, any_rank, barrier, gather_objects, setup_distributed, teardown
+from .distributed import Dist, barrier, gather_objects, setup_distributed, teardown
 from .options import TrainConfig
 from .outputs import evaluate, save_progress, truncate_metrics, wall_time, write_model_folder
 from .run import (CKPT_DIR, Run, build_run, checkpoint_state, init_from, load_data, prepare_output, resolve_device,
@@ -41,7 +42,7 @@ def train(cfg: TrainConfig, *, evaluate_fn: Callable[[Generator], dict] | None =
     finally:
         teardown(d)  # from here on no rank waits for another: rank 0 writes the folder alone
     if d.main:
-        write_model_folder(run, wall_time(run))
+        write_model_folder(run, wall_time(run), budget.record(run))
     return run.out
 
 
@@ -59,6 +60,7 @@ def _start(cfg: TrainConfig, d: Dist, data: ImageData | None) -> Run:
         if cfg.init_from:
             init_from(run, cfg.init_from)
         torch.manual_seed(cfg.seed + 1000 * d.rank)  # per-rank noise stream
+    budget.start(run)  # --time-budget: the checkpoint's plan for the same budget, or a new one (run.total)
     run.set_lr()
     if d.main:  # a fresh start (also --resume with no checkpoint yet) never inherits a killed attempt's rows
         truncate_metrics(run.out / "metrics.jsonl", run.step)
@@ -79,8 +81,9 @@ def _loop(run: Run, evaluate_fn: Callable[[Generator], dict] | None, progress: b
         while run.step < run.total:
             stats = train_step(run)
             run.step += 1
-            if cfg.time_budget and run.step % run.steps_per_epoch == 0 and run.step < run.total:
-                _stop_if_budget_spent(run)
+            budget.after_step(run)  # --time-budget: may move run.total (the same on every rank)
+            if bar is not None and bar.total != run.total:
+                bar.total = run.total
             if stats is None:  # a skipped non-finite batch: nothing to log or save for it
                 continue
             log["acc"] += stats
@@ -94,9 +97,11 @@ def _loop(run: Run, evaluate_fn: Callable[[Generator], dict] | None, progress: b
                 save_progress(run)  # rank 0 alone, no collective
             if evaluate_fn is not None and cfg.eval_every and (
                     run.step % (cfg.eval_every * run.steps_per_epoch) == 0 or run.step == run.total):
+                t_eval = time.time()
                 if d.main:
                     evaluate(run, evaluate_fn, metrics_f)  # rank 0 alone; its metrics never sync
                 barrier(d, "evaluation", run.step)  # collective (eval): the other ranks wait here
+                budget.note_evaluation(run, time.time() - t_eval)
             if run.step % cfg.ckpt_every == 0 or run.step == run.total:
                 write_checkpoint(run)
     finally:
@@ -104,25 +109,6 @@ def _loop(run: Run, evaluate_fn: Callable[[Generator], dict] | None, progress: b
             bar.close()
         if metrics_f is not None:
             metrics_f.close()
-
-
-def _stop_if_budget_spent(run: Run) -> None:
-    """--time-budget: at an epoch's end, once this call has trained that long, make this step the last one.
-
-    The run's --epochs (or --steps) is set to where it stopped, so the checkpoint, the model folder and
-    training_options.json say how far it got, and ``--resume --epochs N`` continues it.
-    """
-    spent = time.time() - run.t_start >= 60 * run.cfg.time_budget
-    if not any_rank(spent, run.d, "time budget spent", run.step):  # collective (epoch): every rank
-        return
-    run.total = run.step
-    if run.cfg.steps:
-        run.cfg.steps = run.step
-    else:
-        run.cfg.epochs = run.step // run.steps_per_epoch
-    if run.d.main:
-        print(f"--time-budget {run.cfg.time_budget:g} min spent: stopping after epoch "
-              f"{run.step // run.steps_per_epoch} (step {run.step})", file=sys.stderr)
 
 
 def write_checkpoint(run: Run) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from ..augment import parse_policy
 from ..data import DATASETS
 from ..losses import LOSSES
-from .schedules import LR_SCHEDULES
+from .schedules import DEFAULT_COOLDOWN, LR_SCHEDULES
 
 # keys that change the model or the data order: a checkpoint only resumes a run that agrees on them
 RESUME_KEYS = ("dataset", "resolution", "channels", "conditional", "z_dim", "g_width", "d_width",
@@ -34,8 +34,10 @@ class TrainConfig:
     epochs: int = 36  # the default recipe's measured full run (docs/ablation.md)
     steps: int | None = None  # total iterations; overrides --epochs when set
     time_budget: float = field(default=0.0, metadata={"help": (
-        "stop at the end of the first epoch that ends after this many minutes of training in this call "
-        "(0 = no limit); --epochs then records where the run stopped, so --resume --epochs N continues it")})
+        "minutes of training (0 = no limit): the run measures its speed, fits its total steps (at most "
+        "--epochs/--steps) and its learning-rate cool-down (--lr-cooldown) to end cooled down when the budget "
+        "ends, and records the fit in training_options.json; with --lr-cooldown 0 and --lr-schedule constant "
+        "it instead stops at the first epoch end after the budget (docs/training.md)")})
     batch_size: int = 128  # per process
     limit: int | None = None  # use only the first N training images (smoke runs)
     resolution: int | None = None  # 28, 32 or 64; default: the data set's own (folder: 64)
@@ -58,6 +60,9 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant, cosine or linear decay (to lr_final x the base rate at the end)
     lr_warmup: int = 0  # steps of linear learning-rate warm-up
     lr_final: float = 0.1  # the learning rate at the last step, as a fraction of --lr-g/--lr-d (cosine, linear)
+    lr_cooldown: float | None = field(default=None, metadata={"help": (
+        "--lr-schedule constant: decay the rate linearly to --lr-final over this last fraction of the run "
+        "(warmup-stable-decay); default (None): 0.2 with --time-budget, 0 (no cool-down) without")})
     beta1: float = 0.5
     beta2: float = 0.999
     ema: bool = True
@@ -124,6 +129,13 @@ class TrainConfig:
                                 f"{', '.join(LR_SCHEDULES)}")
         if not 0 < self.lr_final <= 1:
             raise TrainingError(f"--lr-final must be in (0, 1], got {self.lr_final}")
+        if self.lr_cooldown is None:  # auto -> what this run uses, recorded in training_options.json
+            self.lr_cooldown = DEFAULT_COOLDOWN if self.time_budget and self.lr_schedule == "constant" else 0.0
+        if not 0 <= self.lr_cooldown < 1:
+            raise TrainingError(f"--lr-cooldown must be in [0, 1), got {self.lr_cooldown}")
+        if self.lr_cooldown and self.lr_schedule != "constant":
+            raise TrainingError(f"--lr-cooldown {self.lr_cooldown:g} needs --lr-schedule constant; the "
+                                f"{self.lr_schedule} schedule decays over the whole run already")
         try:
             parse_policy(self.augment)
         except ValueError as e:

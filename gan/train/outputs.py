@@ -98,8 +98,11 @@ def evaluate(run: Run, evaluate_fn: Callable[[Generator], dict], metrics_f: Text
         atomic_write_json(run.out / "best" / "best.json", row)
 
 
-def write_model_folder(run: Run, wall: float) -> None:
-    """The finished model folder: samples, progress GIF, curves, options, weights, then the extras and the card."""
+def write_model_folder(run: Run, wall: float, fitted: dict | None = None) -> None:
+    """The finished model folder: samples, progress GIF, curves, options, weights, then the extras and the card.
+
+    `fitted` overrides options with what a --time-budget run fitted (its steps, epochs and time_budget_fit).
+    """
     cfg, out = run.cfg, run.out
     G_final = snapshot(run)
     model = as_gan(G_final, run.D, run.data, cfg.dataset)
@@ -114,7 +117,7 @@ def write_model_folder(run: Run, wall: float) -> None:
                "steps_done": run.total, "images_seen": run.total * run.batch * world,
                "torch_version": torch.__version__, "python": platform.python_version(),
                "num_train_images": len(run.data), **({"base_model": run.base} if run.base else {}),
-               **({"resumes": run.resumes} if run.resumes else {})}
+               **({"resumes": run.resumes} if run.resumes else {}), **(fitted or {})}
     atomic_write_json(out / "training_options.json", options)
     # an evaluation of earlier weights (a run continued with --resume) must not be shown as this model's
     (out / EVAL_FILE).unlink(missing_ok=True)

@@ -24,7 +24,7 @@ from ..models import Discriminator, DiscriminatorConfig, Generator, GeneratorCon
 from ..pretrained import ModelFormatError
 from .distributed import Dist, broadcast_module
 from .options import RESUME_KEYS, TrainConfig, TrainingError
-from .schedules import lr_factor
+from .schedules import BudgetPlan, cooldown_start, lr_factor
 
 FINISHED_MARKER = "config.json"
 CKPT_DIR = "ckpts"
@@ -67,15 +67,23 @@ class Run:
     perm_epoch: int = -1
     base: dict | None = None  # --init-from: what the run started from (base_record), kept in its checkpoints
     resumes: list = field(default_factory=list)  # --resume with changed options: [{"step", "changed"}], kept too
+    plan: BudgetPlan | None = None  # --time-budget: the fitted length and cool-down (budget.py), kept too
 
     @property
     def num_classes(self) -> int:
         return self.G.cfg.num_classes
 
+    def decay_start(self) -> int | None:
+        """First step of the learning-rate decay: the budget plan's, or the last --lr-cooldown of the run."""
+        if self.plan is not None:
+            return self.plan.decay_start
+        return cooldown_start(self.total, self.cfg.lr_cooldown) if self.cfg.lr_cooldown else None
+
     def set_lr(self) -> None:
         """Learning rates for run.step: the schedule's factor x lr_scale (halved after each non-finite step)."""
         c = self.cfg
-        f = self.lr_scale * lr_factor(c.lr_schedule, self.step, self.total, warmup=c.lr_warmup, final=c.lr_final)
+        f = self.lr_scale * lr_factor(c.lr_schedule, self.step, self.total, warmup=c.lr_warmup, final=c.lr_final,
+                                      decay_start=self.decay_start())
         for o, lr in ((self.opt_G, c.lr_g), (self.opt_D, c.lr_d)):
             for grp in o.param_groups:
                 grp["lr"] = lr * f
@@ -233,6 +241,7 @@ def resume(run: Run) -> bool:
     run.wall_before = state.get("wall_s", 0.0)
     run.base = state.get("base")
     run.resumes = list(state.get("resumes") or [])
+    run.plan = BudgetPlan.from_dict(state["budget_plan"]) if state.get("budget_plan") else None  # budget.py decides
     changed = {k: [state["config"].get(k), v] for k, v in asdict(cfg).items()
                if k not in UNRECORDED and k in state["config"] and state["config"][k] != v}
     if changed:
@@ -251,13 +260,19 @@ def resume(run: Run) -> bool:
 def _warn_schedule_change(run: Run, before: dict) -> None:
     """A decaying learning rate depends on the run's length: say so when --resume changes it."""
     cfg = run.cfg
-    keys = ("steps", "epochs", "lr_schedule", "lr_final", "lr_warmup")
-    if cfg.lr_schedule == "constant" or all(before.get(k, getattr(cfg, k)) == getattr(cfg, k) for k in keys):
+    keys = ("steps", "epochs", "lr_schedule", "lr_final", "lr_warmup", "lr_cooldown")
+    if cfg.time_budget or run.plan is not None:
+        return  # budget.py says what a budgeted run (or the resume of one) does with its schedule
+    old_cooldown = before.get("lr_cooldown") or 0.0
+    if (cfg.lr_schedule == "constant" and not cfg.lr_cooldown and not old_cooldown) or all(
+            before.get(k, getattr(cfg, k)) == getattr(cfg, k) for k in keys):
         return
     old_total = before.get("steps") or before.get("epochs", cfg.epochs) * run.steps_per_epoch
     was = lr_factor(before.get("lr_schedule", cfg.lr_schedule), run.step, old_total,
-                    warmup=before.get("lr_warmup", cfg.lr_warmup), final=before.get("lr_final", cfg.lr_final))
-    now = lr_factor(cfg.lr_schedule, run.step, run.total, warmup=cfg.lr_warmup, final=cfg.lr_final)
+                    warmup=before.get("lr_warmup", cfg.lr_warmup), final=before.get("lr_final", cfg.lr_final),
+                    decay_start=cooldown_start(old_total, old_cooldown) if old_cooldown else None)
+    now = lr_factor(cfg.lr_schedule, run.step, run.total, warmup=cfg.lr_warmup, final=cfg.lr_final,
+                    decay_start=run.decay_start())
     what = f"now spans {run.total} steps instead of {old_total}" if run.total != old_total else "changed"
     print(f"note: the {cfg.lr_schedule} learning-rate schedule {what}, "
           f"so the rate at step {run.step} goes from {was:.3g}x to {now:.3g}x the base rate")
@@ -268,4 +283,5 @@ def checkpoint_state(run: Run, rng_cpu: list, rng_cuda: list, wall_s: float) -> 
     return {"step": run.step, "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
             "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "rng_cpu": rng_cpu,
             "rng_cuda": rng_cuda, "config": asdict(run.cfg), "best_fid": run.best_fid, "lr_scale": run.lr_scale,
-            "wall_s": wall_s, "base": run.base, "resumes": run.resumes}
+            "wall_s": wall_s, "base": run.base, "resumes": run.resumes,
+            "budget_plan": run.plan.as_dict() if run.plan is not None else None}
