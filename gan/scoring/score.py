@@ -1,8 +1,12 @@
-"""Score images: the critic's verdict (when the model folder has one), the game discriminator beside it.
+"""Score images: one verdict from every signal the model folder has, the game discriminator beside it.
 
-    [res] = score_images(model, x, calibration=cal, critic=critic)   # x (1, 1, 28, 28) in [-1, 1]
-    res.verdict, res.answer_p_real        # "real" / "generated" and the probability behind it
-    res.critic_p_real, res.p_real         # the critic's calibrated P(real); the game D's
+    [res] = score_images(model, x, calibration=cal, critic=critic, detector=det)   # x (1, 1, 28, 28) in [-1, 1]
+    res.verdict, res.answer_p_real        # "real" / "generated" / "unlike the data", and P(real) behind it
+    res.decided_by, res.verdict_reason    # which signal weighed most, in plain words
+    res.critic_p_real, res.detector_p_real, res.p_real   # the critic's, the detector's and the game D's own
+
+With a detector (``gan.scoring.detector``) the answer combines the critic, the detector and the distance
+to the real data (``gan.scoring.combine``); without one, the critic answers alone, else the game's D.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from . import analysis
 from .calibration import Calibration
 from .ood import ood_for_batch, ood_verdict
 
-if TYPE_CHECKING:  # the critic module is imported lazily (it is also a CLI: python -m gan.scoring.critic)
+if TYPE_CHECKING:  # the critic and detector modules are imported lazily
     from .critic import Critic
+    from .detector import Detector
 
 UNSURE_BAND = (0.35, 0.65)  # answers in this band are reported as "unsure" next to the verdict
 
@@ -60,24 +65,35 @@ class ScoreResult:
     critic_calibrated: bool | None = None
     critic_percentile_real: float | None = None  # % of held-out real images with a lower critic logit
     critic_percentile_fake: float | None = None  # % of held-out generated images with a lower critic logit
+    detector_logit: float | None = None  # the any-generator detector's logit (None: the folder has none)
+    detector_p_real: float | None = None  # its own calibrated P(real)
+    combined_p_real: float | None = None  # P(real) of every signal combined (None without a detector)
+    combined_verdict: str | None = None  # "real", "generated" or "unlike the data" (None without a detector)
+    decided_by: str | None = None  # the signal that weighed most: "critic", "detector" or "distance"
+    verdict_reason: str = ""  # why, in plain words
+    disagree: list[str] = field(default_factory=list)  # signals that alone would say the opposite
     notes: list[str] = field(default_factory=list)
 
     @property
     def scorer(self) -> str:
-        """Who answers: "critic" when the folder has one, else "discriminator" (the game's D)."""
+        """Who answers: "combined" (critic, detector and data distance), "critic", or "discriminator"."""
+        if self.combined_p_real is not None:
+            return "combined"
         return "critic" if self.critic_p_real is not None else "discriminator"
 
     @property
     def answer_p_real(self) -> float:
-        """The answer: the critic's P(real), else the game D's calibrated one, else its sigmoid."""
+        """The answer: the combined P(real), else the critic's, else the game D's calibrated one, else its sigmoid."""
+        if self.combined_p_real is not None:
+            return self.combined_p_real
         if self.critic_p_real is not None:
             return self.critic_p_real
         return self.p_real if self.p_real is not None else self.p_real_raw
 
     @property
     def verdict(self) -> str:
-        """"real" or "generated" for answer_p_real (see ``verdict``)."""
-        return verdict(self.answer_p_real)
+        """"real", "generated" or (with a detector) "unlike the data"."""
+        return self.combined_verdict if self.combined_verdict is not None else verdict(self.answer_p_real)
 
     @property
     def unsure(self) -> bool:
@@ -123,9 +139,47 @@ def _critic_fields(critic: "Critic", x: torch.Tensor, probs: np.ndarray | None) 
     return out
 
 
+def _combined_fields(detector: "Detector", x: torch.Tensor, crit: list[dict], ood_d: np.ndarray | None,
+                     calibration: Calibration | None) -> list[dict]:
+    """Per image: the detector's logit and P(real), and the combined decision (``gan.scoring.combine``)."""
+    from .combine import Combination, decide
+    dl = detector.logits(x)
+    platt = detector.info.get("platt") or {}
+    dp = 1.0 / (1.0 + np.exp(-np.clip(platt.get("a", 1.0) * dl + platt.get("b", 0.0), -500, 500)))
+    out = [{"detector_logit": float(dl[i]), "detector_p_real": float(dp[i])} for i in range(len(dl))]
+    try:
+        comb = Combination.from_dict(detector.combination or {})
+    except (KeyError, TypeError, ValueError):
+        return out
+    ood = calibration.ood if calibration is not None else None
+    have = {"critic": bool(crit and "critic_logit" in crit[0]), "detector": True, "distance": ood_d is not None}
+    if not all(have[s] for s in comb.signals):
+        return out  # a signal the combination needs is missing: the critic (or D) answers alone
+    for i, o in enumerate(out):
+        feats, alone = [], {"detector": o["detector_p_real"] >= 0.5}
+        for s in comb.signals:
+            if s == "critic":
+                feats.append(crit[i]["critic_logit"])
+                alone["critic"] = crit[i]["critic_p_real"] >= 0.5
+            elif s == "detector":
+                feats.append(o["detector_logit"])
+            else:
+                feats.append(math.log(max(float(ood_d[i]), 1e-6)))
+        unlike = bool(ood and ood_d[i] > ood["distance_threshold"])
+        alone["distance"] = not unlike
+        why = (f"unlike the data: farther from every Fashion-MNIST class than 99% of real images (feature distance "
+               f"{float(ood_d[i]):.1f} > {ood['distance_threshold']:.1f})") if unlike else ""
+        d = decide(comb, np.array(feats), alone, unlike, why)
+        o.update(combined_p_real=d.p_real, combined_verdict=d.verdict, decided_by=d.decided_by,
+                 verdict_reason=d.reason, disagree=list(d.disagree))
+    return out
+
+
 def score_images(model: GAN, x: torch.Tensor, *, labels: torch.Tensor | list[int] | int | None = None,
-                 calibration: Calibration | None = None, critic: "Critic | None" = None) -> list[ScoreResult]:
-    """Score images x (B, C, R, R) in [-1, 1] with the critic (optional), D, the classifier and a calibration."""
+                 calibration: Calibration | None = None, critic: "Critic | None" = None,
+                 detector: "Detector | None" = None) -> list[ScoreResult]:
+    """Score images x (B, C, R, R) in [-1, 1] with every signal given: the critic, the detector (both
+    optional), the game's D, the classifier and a calibration."""
     x, y = _check_inputs(model, x, labels)
     rule = analysis.label_rule(model, labels_given=y is not None)
     a = analysis.analyse(model, x, y)
@@ -141,6 +195,8 @@ def score_images(model: GAN, x: torch.Tensor, *, labels: torch.Tensor | list[int
     crit = _critic_fields(critic, x, a.get("probs")) if critic is not None else [{}] * x.size(0)
     if critic is not None and critic.notes:
         notes += critic.notes
+    comb = (_combined_fields(detector, x, crit if critic is not None else [], ood_d, calibration)
+            if detector is not None and x.shape[1:] == (1, 28, 28) else [{}] * x.size(0))
     results = []
     for i in range(x.size(0)):
         logit = float(a["logit"][i])
@@ -159,5 +215,5 @@ def score_images(model: GAN, x: torch.Tensor, *, labels: torch.Tensor | list[int
             logit_max=float(a["logit_max"][i]) if "logit_max" in a else None,
             label_max=int(a["label_max"][i]) if "label_max" in a else None,
             pred_class=pred, pred_name=name, pred_prob=prob, ood=ood, ood_reason=reason,
-            ood_distance=None if ood_d is None else float(ood_d[i]), notes=list(notes), **crit[i]))
+            ood_distance=None if ood_d is None else float(ood_d[i]), notes=list(notes), **crit[i], **comb[i]))
     return results

@@ -1,0 +1,150 @@
+"""One verdict from every signal: the critic, the detector, and the distance to the real data.
+
+    comb = Combination.fit(features_real, features_fake, weights_fake)   # on validation images only
+    p = comb.p_real(critic_logit, detector_logit, log_distance)
+    decision = decide(comb, signals)                                       # verdict, p_real, who decided
+
+Signals, each a number per image (higher: more like a real image, except the distance):
+
+* ``critic``: the critic's logit: is this *this model's* sample?  (D* of Goodfellow et al. for the final G)
+* ``detector``: the detector's logit: does it carry the traces of *any* generator?  (``gan.scoring.detector``)
+* ``distance``: log of the Mahalanobis distance of early classifier statistics to the nearest class mean
+  (``gan.scoring.ood``): how far the image lies from the real data, whatever made it.
+
+The combination is a logistic regression on these (critic and detector weights >= 0, the distance's
+<= 0), fitted on validation images (held-out real training images against samples of the shipped G and
+of the zoo's training families), with its bias then moved, if needed, so that at most ``MAX_VAL_FPR`` of
+the held-out real images are called generated.  Rules on top, so that no signal is overruled silently:
+
+* an image farther from every class than 99% of real images is "unlike the data", never "real";
+* when the combination says "real" but one signal alone says "generated", P(real) is capped at
+  ``DISAGREE_CAP`` and the answer is marked unsure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SIGNALS = ("critic", "detector", "distance")
+SIGN = {"critic": 1.0, "detector": 1.0, "distance": -1.0}  # the direction of "more real" for each signal
+MAX_VAL_FPR = 0.03  # at most 3% of held-out real validation images called generated
+DISAGREE_CAP = 0.65
+UNLIKE = "unlike the data"
+PLAIN = {"critic": "the critic (trained on this model's own samples) recognises this model's output",
+         "detector": "the detector found traces of a generator (trained on many generators' samples)",
+         "distance": "the image lies far from real Fashion-MNIST images in the classifier's features"}
+
+
+@dataclass
+class Combination:
+    """sigmoid(bias + sum_k weight_k * sign_k * feature_k), with the signals it was fitted on."""
+
+    signals: tuple[str, ...]
+    weights: tuple[float, ...]  # >= 0, applied to sign * feature
+    bias: float
+    mean: tuple[float, ...]  # feature standardisation (fitted on the validation images)
+    scale: tuple[float, ...]
+    val_fpr: float = float("nan")  # share of held-out real images called generated at 0.5
+    val_auc: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Combination":
+        sig = tuple(d["signals"])
+        if not sig or any(s not in SIGNALS for s in sig):
+            raise ValueError(f"verdict signals must be among {SIGNALS}, got {sig}")
+        vals = [tuple(float(v) for v in d[k]) for k in ("weights", "mean", "scale")]
+        if any(len(v) != len(sig) for v in vals):
+            raise ValueError("verdict weights, mean and scale must have one value per signal")
+        return cls(sig, vals[0], float(d["bias"]), vals[1], vals[2], float(d.get("val_fpr", "nan")),
+                   float(d.get("val_auc", "nan")))
+
+    def contributions(self, feats: np.ndarray) -> np.ndarray:
+        """(N, K) each signal's term of the logit for features (N, K) in ``signals`` order."""
+        z = (np.asarray(feats, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+        sign = np.array([SIGN[s] for s in self.signals])
+        return z * sign * np.asarray(self.weights)
+
+    def logit(self, feats: np.ndarray) -> np.ndarray:
+        """The combined logit (N,) for features (N, K)."""
+        return self.contributions(feats).sum(1) + self.bias
+
+    def p_real(self, feats: np.ndarray) -> np.ndarray:
+        """The combined P(real) (N,) for features (N, K)."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logit(feats), -500, 500)))
+
+    @classmethod
+    def fit(cls, signals: tuple[str, ...], real: np.ndarray, fake: np.ndarray, fake_weights: np.ndarray | None = None,
+            *, steps: int = 300) -> "Combination":
+        """Logistic regression (sign-constrained weights) of real (N, K) against fake (M, K) features.
+
+        Real and generated images weigh the same in total (a 50/50 prior); fake_weights (M,) share the
+        generated half among generators.  The bias is then lowered, if needed, to MAX_VAL_FPR on `real`.
+        """
+        x = np.concatenate([real, fake]).astype(np.float64)
+        mean, scale = x.mean(0), x.std(0) + 1e-9
+        fw = np.ones(len(fake)) if fake_weights is None else np.asarray(fake_weights, np.float64)
+        w = np.concatenate([np.full(len(real), 0.5 / len(real)), 0.5 * fw / fw.sum()])
+        t = np.concatenate([np.ones(len(real)), np.zeros(len(fake))])
+        sign = np.array([SIGN[s] for s in signals])
+        X = torch.as_tensor((x - mean) / scale * sign)
+        raw = torch.zeros(len(signals), dtype=torch.float64, requires_grad=True)
+        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        W, T = torch.as_tensor(w), torch.as_tensor(t)
+        opt = torch.optim.LBFGS([raw, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = (F.binary_cross_entropy_with_logits(X @ F.softplus(raw) + b, T, reduction="none") * W).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        comb = cls(tuple(signals), tuple(F.softplus(raw).detach().tolist()), b.item(), tuple(mean.tolist()),
+                   tuple(scale.tolist()))
+        lr = comb.logit(real)
+        q = float(np.quantile(lr, MAX_VAL_FPR))  # the logit below which MAX_VAL_FPR of real images lie
+        if q < 0:
+            comb.bias -= q
+        comb.val_fpr = float((comb.logit(real) < 0).mean())
+        from .measures import roc_auc
+        comb.val_auc = float(roc_auc(comb.logit(real), comb.logit(fake)))
+        return comb
+
+
+@dataclass
+class Decision:
+    """The verdict on one image and why."""
+
+    verdict: str  # "real", "generated" or UNLIKE
+    p_real: float  # the combined P(real) (capped when a signal disagrees)
+    decided_by: str  # the signal that weighed most towards the verdict
+    reason: str  # in plain words
+    disagree: tuple[str, ...] = ()  # signals that alone would say the opposite of the verdict
+
+
+def decide(comb: Combination, feats: np.ndarray, alone: dict[str, bool], unlike: bool,
+           unlike_reason: str = "") -> Decision:
+    """The decision for one image: features (K,) in comb.signals order; alone[s]: does signal s alone say real?"""
+    contrib = comb.contributions(np.asarray(feats, np.float64)[None])[0]
+    p = float(comb.p_real(np.asarray(feats, np.float64)[None])[0])
+    if unlike:
+        return Decision(UNLIKE, min(p, 0.5), "distance", unlike_reason or PLAIN["distance"])
+    if p >= 0.5:
+        disagree = tuple(s for s in comb.signals if s in alone and not alone[s])
+        if disagree:
+            p = min(p, DISAGREE_CAP)
+        top = comb.signals[int(np.argmax(contrib))]
+        why = "every signal finds it like a real image" if not disagree else (
+            "on balance like a real image, but " + " and ".join(PLAIN[s].split(" (")[0] for s in disagree)
+            .replace("the critic recognises", "the critic suspects").replace("found", "suspects"))
+        return Decision("real", p, top, why, disagree)
+    top = comb.signals[int(np.argmin(contrib))]
+    disagree = tuple(s for s in comb.signals if alone.get(s))
+    return Decision("generated", p, top, PLAIN[top], disagree)

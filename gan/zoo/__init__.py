@@ -1,0 +1,8 @@
+"""A zoo of small generators of other families, kept as samples: what the Score tab's detector learns from
+and is measured on (``gan.scoring.detector``).  ``python -m gan.zoo`` trains every family and writes the
+samples; ``load_zoo`` reads them."""
+
+from .families import FAMILIES, Family
+from .store import ZOO_DIR, ZooMissing, ZooSamples, load_zoo
+
+__all__ = ["FAMILIES", "Family", "ZOO_DIR", "ZooMissing", "ZooSamples", "load_zoo"]
