@@ -281,7 +281,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                     first_states = dict(zip(NAMES, slider_states(CTX, first_label)))
                     if not NAMES:
                         gr.Markdown("_This model has no latent directions (directions.json); compute them with "
-                                    "`python -m gan.latent.directions MODEL_DIR`._")
+                                    "`fashion-gan directions MODEL_DIR`._")
                     for title, names, is_open in direction_groups(CTX):
                         with gr.Accordion(title, open=is_open):
                             for name in names:

@@ -6,7 +6,7 @@
 
 Train it (about 3.5 minutes on 2 idle CPU cores; 93.5% test accuracy):
 
-    python -m gan.classifier train [--out FILE.safetensors] [--epochs 12] [--threads 2] [--data-dir D]
+    fashion-gan classifier train [--out FILE.safetensors] [--epochs 12] [--threads 2] [--data-dir D]
 
 It writes the weights (safetensors) and, next to them, a JSON with the architecture arguments, the
 measured test accuracy and how it was trained.  Loading is strict and never unpickles anything.
@@ -18,11 +18,9 @@ model, and ``pip install`` carries it.  ``load_classifier`` is the one cache of 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
-import sys
 import threading
 import time
 import warnings
@@ -127,7 +125,7 @@ def _read_classifier(path: Path) -> FashionClassifier:
     """Build and strictly load the classifier at path (weights + the JSON next to them), in eval mode."""
     meta_file = config_path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"classifier weights {path} not found; train them with: python -m gan.classifier train "
+        raise FileNotFoundError(f"classifier weights {path} not found; train them with: fashion-gan classifier train "
                                 f"--out {path}")
     try:
         meta = json.loads(meta_file.read_text())
@@ -135,7 +133,7 @@ def _read_classifier(path: Path) -> FashionClassifier:
         cfg = ClassifierConfig(**{**arch, "widths": tuple(arch["widths"]), "convs": tuple(arch["convs"])})
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{meta_file} is missing or invalid ({type(e).__name__}: {e}); it must hold the "
-                         f"'architecture' written by python -m gan.classifier train") from None
+                         f"'architecture' written by fashion-gan classifier train") from None
     model = FashionClassifier(cfg)
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
@@ -241,41 +239,3 @@ def train_classifier(*, out: str | Path = DEFAULT_PATH, epochs: int = 12, batch_
         _CACHE.pop(str(out.resolve()), None)
     print(f"test accuracy {test_acc:.4f} after {epochs} epochs in {wall:.0f} s; wrote {out} and {config_path(out).name}")
     return meta
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected comma-separated integers like 32,64,96, got {text!r}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m gan.classifier train [--out FILE] [--epochs N] [--data-dir D]."""
-    p = argparse.ArgumentParser(prog="python -m gan.classifier", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train the metric classifier on Fashion-MNIST")
-    t.add_argument("--out", default=str(DEFAULT_PATH),
-                   help="weights file (default: the shipped one, gan/assets/classifier/classifier.safetensors)")
-    t.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
-    t.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
-    t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
-    t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST IDX files (default: auto)")
-    t.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
-    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's, i.e. OMP_NUM_THREADS)")
-    t.add_argument("--widths", default="16,32,64", help="conv channels per stage (default: 16,32,64)")
-    t.add_argument("--convs", default="1,2,1", help="3x3 convs per stage (default: 1,2,1)")
-    args = p.parse_args(argv)
-    try:
-        train_classifier(out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         data_dir=args.data_dir, seed=args.seed, limit=args.limit, threads=args.threads,
-                         cfg=ClassifierConfig(widths=_ints(args.widths), convs=_ints(args.convs)))
-    except (ValueError, OSError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

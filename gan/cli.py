@@ -5,12 +5,15 @@
     fashion-gan sample --model DIR --n 10000 --out samples.npz
     fashion-gan evaluate --model DIR [--write]
     fashion-gan finish DIR [--only directions,calibration,critic]   # the extras, then the card
+    fashion-gan directions DIR                    # the latent sliders alone (gan.latent.cli)
+    fashion-gan critic DIR [--steps N]            # the critic alone (gan.scoring.refine)
     fashion-gan card DIR [--repo OWNER/NAME]      # re-render the model card
     fashion-gan push DIR OWNER/NAME [--private] [--revision BRANCH]
     fashion-gan resolve                           # which model the app would serve
     fashion-gan space OWNER/NAME [--dry-run]      # deploy the app and the model to a Hugging Face Space
+    fashion-gan classifier train [--epochs N]     # retrain the metric classifier (package data)
 
-The `python -m gan.*` commands stay: gan.hub and gan.modelcard call hub_main and card_main below.
+`python -m gan COMMAND` is the same command without installing the package (gan/__main__.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 PROG = "fashion-gan"
 
 
-def hub_main(argv: list[str] | None = None, prog: str = "python -m gan.hub") -> int:
+def hub_main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """`push` a model folder to the Hub, or `resolve` which model the app would load."""
     from .finish import publish
     from .hub import PushError, resolve_model, source_from_env
@@ -64,7 +67,7 @@ def _resolve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--local-dir", default=None)
 
 
-def card_main(argv: list[str] | None = None, prog: str = "python -m gan.modelcard") -> int:
+def card_main(argv: list[str] | None = None, prog: str = f"{PROG} card") -> int:
     """Re-render the model card of an existing model folder."""
     from .finish import render_card
     p = argparse.ArgumentParser(prog=prog, description=card_main.__doc__)
@@ -131,6 +134,41 @@ def app_script() -> Path | None:
     return Path(spec.origin) if spec and spec.origin and Path(spec.origin).name == "app.py" else None
 
 
+def classifier_main(argv: list[str] | None = None, prog: str = f"{PROG} classifier") -> int:
+    """Retrain the metric classifier (its weights and JSON ship in gan/assets/classifier/)."""
+    from .classifier import DEFAULT_PATH, ClassifierConfig, train_classifier
+    p = argparse.ArgumentParser(prog=prog, description=classifier_main.__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train the metric classifier on Fashion-MNIST")
+    t.add_argument("--out", default=str(DEFAULT_PATH),
+                   help="weights file (default: the shipped one, gan/assets/classifier/classifier.safetensors)")
+    t.add_argument("--epochs", type=int, default=12, help="training epochs (default: 12)")
+    t.add_argument("--batch-size", type=int, default=128, help="batch size (default: 128)")
+    t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
+    t.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST IDX files (default: auto)")
+    t.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's, i.e. OMP_NUM_THREADS)")
+    t.add_argument("--widths", default="16,32,64", help="conv channels per stage (default: 16,32,64)")
+    t.add_argument("--convs", default="1,2,1", help="3x3 convs per stage (default: 1,2,1)")
+    args = p.parse_args(argv)
+    try:
+        train_classifier(out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         data_dir=args.data_dir, seed=args.seed, limit=args.limit, threads=args.threads,
+                         cfg=ClassifierConfig(widths=_ints(args.widths), convs=_ints(args.convs)))
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers like 32,64,96, got {text!r}") from None
+
+
 def _commands() -> dict[str, tuple[str, object]]:
     """subcommand -> (help, function(argv, prog) -> exit status)."""
     def train(argv, prog):  # noqa: ANN001, ANN202
@@ -155,24 +193,35 @@ def _commands() -> dict[str, tuple[str, object]]:
         from .space import main
         return main(argv, prog=prog)
 
+    def directions(argv, prog):  # noqa: ANN001, ANN202
+        from .latent.cli import directions_main
+        return directions_main(argv, prog=prog)
+
+    def critic(argv, prog):  # noqa: ANN001, ANN202
+        from .scoring.refine import main
+        return main(argv, prog=prog)
+
     return {"train": ("train a GAN and write a model folder (train.py's options)", train),
             "app": ("serve the Gradio app", app_main),
             "sample": ("write samples of a model to .npz", sample),
             "evaluate": ("FID, KID, precision/recall and more for a model or samples", evaluate),
             "finish": ("compute a folder's sliders, calibration and critic, then its card", finish_main),
+            "directions": ("compute a folder's latent sliders alone", directions),
+            "critic": ("refine a folder's critic (real or generated?) alone", critic),
             "card": ("re-render a folder's model card", card_main),
             "push": ("upload a finished model folder to the Hugging Face Hub", push),
             "resolve": ("print which model the app would serve", resolve),
-            "space": ("deploy the app and a model to a Hugging Face Space", space)}
+            "space": ("deploy the app and a model to a Hugging Face Space", space),
+            "classifier": ("retrain the metric classifier (FID features; ships with the package)", classifier_main)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = PROG) -> int:
     """fashion-gan COMMAND [options]: dispatch to the subcommand."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = _commands()
     usage = "\n".join(f"  {name:<10} {text}" for name, (text, _) in commands.items())
     if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: {PROG} COMMAND [options]   ({PROG} COMMAND --help for a command's options)\n\n"
+        print(f"usage: {prog} COMMAND [options]   ({prog} COMMAND --help for a command's options)\n\n"
               f"commands:\n{usage}")
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
@@ -183,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in commands:
         print(f"error: unknown command {name!r}; choose one of {', '.join(commands)}", file=sys.stderr)
         return 2
-    return int(commands[name][1](rest, f"{PROG} {name}") or 0)
+    return int(commands[name][1](rest, f"{prog} {name}") or 0)
 
 
 if __name__ == "__main__":

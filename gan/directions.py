@@ -2,8 +2,9 @@
 
 import sys
 
-from .latent.build import main, write_directions  # noqa: F401
+from .latent.build import write_directions  # noqa: F401
+from .latent.cli import directions_main as main
 from .latent.directions import *  # noqa: F401,F403
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m gan.directions"))

@@ -1,7 +1,7 @@
 """Hugging Face Hub transport for model folders: push a finished folder, and pick the model the app loads.
 
-    python -m gan.hub push runs/fashion-mnist me/fashion-gan [--private] [--revision BRANCH]
-    python -m gan.hub resolve [--repo me/fashion-gan] [--revision main] [--local-dir DIR]
+    fashion-gan push runs/fashion-mnist me/fashion-gan [--private] [--revision BRANCH]   # (gan.cli)
+    fashion-gan resolve [--repo me/fashion-gan] [--revision main] [--local-dir DIR]
 
 push_space uploads a folder staged by gan.space (`fashion-gan space OWNER/NAME`) to a Gradio Space.
 
@@ -101,7 +101,7 @@ def push_folder(folder: Path | str, repo_id: str, *, private: bool | None = Fals
         check_repo_id(repo_id)
     except ValueError as e:
         raise PushError(f"{e}; the model is saved locally in {folder}") from None
-    later = f"python -m gan.hub push {folder} {repo_id}" + (" --private" if private else "") + \
+    later = f"fashion-gan push {folder} {repo_id}" + (" --private" if private else "") + \
         (f" --revision {revision}" if revision else "")
     saved = f"the model is saved locally in {folder}; push it later with: {later}"
     token = token or _cached_token()
@@ -357,8 +357,3 @@ def _show(path: Path) -> str:
         return str(Path(path).resolve().relative_to(EMBEDDED_DIR.parent))
     except ValueError:
         return str(path)
-
-
-if __name__ == "__main__":  # the command line lives in gan.cli
-    from .cli import hub_main
-    sys.exit(hub_main())

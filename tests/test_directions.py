@@ -13,7 +13,7 @@ from gan import GAN, Generator, GeneratorConfig
 from gan.latent import (Directions, apply_directions, compute_directions, latent_for_seed, load_directions,
                         measure_attributes, save_directions, slider_info, write_directions)
 from gan.latent.attributes import ATTRIBUTES, Reference, applicable_classes, class_auc, reference
-from gan.latent.build import main as directions_main
+from gan.latent.cli import directions_main
 from gan.latent.effects import shift_effects
 from gan.latent.fitting import constrained_direction
 from gan.latent.principal import gan_space, sefa

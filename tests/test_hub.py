@@ -1,5 +1,5 @@
 """The model as a Hub artifact: save/load round trip, the Hub cache offline, clear format errors, the model
-card, pushing (and failing to push) from train.py and `python -m gan.hub`, and the app's model resolution."""
+card, pushing (and failing to push) from train.py and `fashion-gan push`, and the app's model resolution."""
 
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def test_model_card_reads_eval_json_and_cli_rerenders(model_dir: Path) -> None:
     assert "Not evaluated yet" in (model_dir / "README.md").read_text()
     assert ModelCard.load(model_dir / "README.md").data.eval_results is None
     (model_dir / "eval.json").write_text(json.dumps({"fid": 7.25, "num_samples": 5000}))
-    r = run(["-m", "gan.modelcard", str(model_dir), "--repo", "me/fashion-gan"], {})
+    r = run(["-m", "gan", "card", str(model_dir), "--repo", "me/fashion-gan"], {})
     assert r.returncode == 0, r.stderr
     card = ModelCard.load(model_dir / "README.md")
     assert [(e.metric_type, e.metric_value) for e in card.data.eval_results] == [("fid", 7.25)]
@@ -272,7 +272,7 @@ def test_train_push_failure_is_one_clear_line_and_keeps_the_model(case: str, tmp
     line = errors[0]
     assert f"saved locally in {out}" in line
     if case != "no-token-offline":
-        assert f"push it later with: python -m gan.hub push {out} me/x" in line
+        assert f"push it later with: fashion-gan push {out} me/x" in line
         assert env["HF_TOKEN"] not in r.stderr + r.stdout
     model = GAN.from_pretrained(out)
     assert model.generate(2, seed=0, labels=1).shape == (2, 1, 28, 28)
@@ -281,7 +281,7 @@ def test_train_push_failure_is_one_clear_line_and_keeps_the_model(case: str, tmp
 
 def test_push_cli_refuses_a_non_model_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a model")
-    r = run(["-m", "gan.hub", "push", str(tmp_path), "me/x"], {"HF_TOKEN": "hf_fake", "HF_HUB_OFFLINE": "1"})
+    r = run(["-m", "gan", "push", str(tmp_path), "me/x"], {"HF_TOKEN": "hf_fake", "HF_HUB_OFFLINE": "1"})
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [
         f"error: {tmp_path} is not a finished model folder (missing config.json, generator.safetensors, "
@@ -468,3 +468,20 @@ def test_fashion_gan_finish_and_card_commands(model_dir: Path) -> None:
     assert r.returncode == 2 and "unknown extra(s) sliders" in r.stderr
     r = run(["-m", "gan.cli", "nope"], {})
     assert r.returncode == 2 and "unknown command 'nope'" in r.stderr
+
+
+@pytest.mark.parametrize("command, words", [
+    (["gan", "--help"], ["directions", "critic", "card", "push", "classifier", "usage: python -m gan COMMAND"]),
+    (["gan", "directions", "--help"], ["--fill-seeds", "usage: python -m gan directions"]),
+    (["gan", "critic", "--help"], ["--steps", "usage: python -m gan critic"]),
+    (["gan", "classifier", "train", "--help"], ["--epochs"]),
+    (["gan.latent", "attributes", "--help"], ["--out", "usage: python -m gan.latent attributes"]),
+    (["gan.app", "write-examples", "--help"], ["model_dir", "--out"]),
+    (["gan.directions", "--help"], ["--fill-seeds", "usage: python -m gan.directions"]),
+])
+def test_command_lines_live_in_entry_points(command: list[str], words: list[str]) -> None:
+    """Every documented command answers through `python -m gan` (= fashion-gan) or a package's __main__.py."""
+    r = run(["-m", *command], {}, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    missing = [w for w in words if w not in r.stdout]
+    assert not missing, f"{missing} not in: {r.stdout[:1500]}"

@@ -1,8 +1,8 @@
 """Imports go only down the layers of docs/architecture.md, and never in a circle.
 
-Every module of gan/ is parsed with `ast`; every import counts, function-local ones included. Code under
-`if __name__ == "__main__":` runs only when the module is executed as a command, so its imports belong
-to the command (an entry point), not to the library module; imports under `if TYPE_CHECKING:` never run
+Every module of gan/ is parsed with `ast`; every import counts, function-local ones and those under
+`if __name__ == "__main__":` included (only entry points may have such a block; a library module's command
+line lives in gan/cli.py or a package's cli.py and __main__.py); imports under `if TYPE_CHECKING:` never run
 and are left out.  A `from pkg import name` counts as an
 import of the submodule pkg.name when that is a module, else of pkg.  Importing a package runs its
 __init__ first; those implicit edges are left out, explicit ones (`from gan import GAN`) are not.
@@ -38,7 +38,7 @@ LAYER_NAMES = {0: "files", 1: "nets and data", 2: "model folder", 3: "reports an
 # besides the layer rule: the app never imports the training code, and nothing below the app imports it
 FORBIDDEN = {("app", "train"), ("app", "finish")}
 # command-line modules inside a package (they parse arguments, then call the library)
-ENTRY_MODULES = {"gan.scoring.cli", "gan.game.cli"}
+ENTRY_MODULES = {"gan.scoring.cli", "gan.game.cli", "gan.latent.cli", "gan.app.cli", "gan.train.cli"}
 
 
 def module_name(path: Path) -> str:
@@ -59,7 +59,7 @@ def is_package(name: str) -> bool:
 def layer(name: str) -> int:
     """The layer of a gan module (its top-level part under gan/ decides; command lines are entry points)."""
     parts = name.split(".")
-    if name == "gan" or name in ENTRY_MODULES or parts[-1] == "__main__" or name.endswith(":__main__"):
+    if name == "gan" or name in ENTRY_MODULES or parts[-1] == "__main__":
         return ENTRY
     top = parts[1]
     if top not in LAYERS:
@@ -100,20 +100,26 @@ def _resolve(importer: str, node: ast.ImportFrom | ast.Import) -> list[str]:
 
 
 def imports_of(name: str) -> list[tuple[str, str, int]]:
-    """(importer, imported, line) for every import in module `name` (main-guard imports to `name:__main__`)."""
+    """(importer, imported, line) for every import in module `name`, wherever it stands."""
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     edges: list[tuple[str, str, int]] = []
 
-    def visit(node: ast.AST, who: str) -> None:
+    def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
             if _is_type_checking(child):
                 continue
             if isinstance(child, (ast.Import, ast.ImportFrom)):
-                edges.extend((who, t, child.lineno) for t in _resolve(name, child) if t != name)
-            visit(child, f"{name}:__main__" if _is_main_guard(child) else who)
+                edges.extend((name, t, child.lineno) for t in _resolve(name, child) if t != name)
+            visit(child)
 
-    visit(tree, name)
+    visit(tree)
     return edges
+
+
+def main_blocks(name: str) -> list[int]:
+    """Lines of the `if __name__ == "__main__":` blocks of module `name`."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    return [node.lineno for node in ast.walk(tree) if _is_main_guard(node)]
 
 
 EDGES = [e for m in MODULES for e in imports_of(m)]
@@ -165,7 +171,7 @@ def upward(edges: list[tuple[str, str, int]]) -> list[str]:
         la, lb = layer(a), layer(b)
         pair = (a.split(".")[1] if "." in a else a, b.split(".")[1] if "." in b else b)
         if lb > la or pair in FORBIDDEN:
-            bad.append(f"{a.split(':')[0]}:{line} ({LAYER_NAMES[la]}) imports {b} ({LAYER_NAMES[lb]})")
+            bad.append(f"{a}:{line} ({LAYER_NAMES[la]}) imports {b} ({LAYER_NAMES[lb]})")
     return bad
 
 
@@ -182,6 +188,22 @@ def test_no_import_circle() -> None:
 def test_imports_go_only_down_the_layers() -> None:
     bad = upward(EDGES)
     assert not bad, "imports that go up a layer (see docs/architecture.md):\n" + "\n".join(bad)
+
+
+def test_only_entry_points_have_a_main_block() -> None:
+    """A library module is no command: `python -m gan.sample` and the like are entry points (layer ENTRY),
+    every other command goes through gan/cli.py (`fashion-gan`, `python -m gan`) or a package's __main__.py."""
+    bad = [f"{m}:{line}" for m in MODULES if layer(m) != ENTRY for line in main_blocks(m)]
+    assert not bad, ("library modules with an `if __name__ == \"__main__\":` block (move the command to gan/cli.py "
+                     "or the package's cli.py):\n" + "\n".join(bad))
+
+
+def test_the_checker_sees_main_blocks_and_their_imports() -> None:
+    code = "import sys\nif __name__ == '__main__':\n    from gan.cli import main\n    sys.exit(main())\n"
+    tree = ast.parse(code)
+    assert [n.lineno for n in ast.walk(tree) if _is_main_guard(n)] == [2]
+    assert _resolve("gan.hub", tree.body[1].body[0]) == ["gan.cli"]  # read as any other import of gan.hub
+    assert "gan.sample" in MODULES and layer("gan.sample") == ENTRY  # `python -m gan.sample` stays a command
 
 
 def test_the_checker_sees_local_imports_and_cycles() -> None:

@@ -123,7 +123,7 @@ def test_the_score_tabs_generated_examples_come_from_these_weights(shipped: GAN,
     from gan.app.examples import EXAMPLES_DIR, write_examples
     fresh = {p.name: p for p in write_examples(tmp_path, shipped) if p.name.startswith("generated_")}
     shipped_files = sorted(p.name for p in EXAMPLES_DIR.glob("generated_*.png"))
-    assert shipped_files == sorted(fresh), "rerun: python -m gan.app.examples write-examples checkpoints"
+    assert shipped_files == sorted(fresh), "rerun: python -m gan.app write-examples checkpoints"
     for name, p in fresh.items():
         a = np.asarray(Image.open(EXAMPLES_DIR / name), dtype=np.int16)
         b = np.asarray(Image.open(p), dtype=np.int16)

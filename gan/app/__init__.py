@@ -12,7 +12,7 @@ One module per concern:
 * ``uploads``: the one path from an upload to what D sees (hardened decoding in ``gan.images``);
 * ``generate``, ``interpolate``, ``score``, ``project``, ``model_tab``: one module per tab;
 * ``plots``: matplotlib figures; ``scratch``: per-request output folders;
-* ``examples``: the Score tab's example images and ``python -m gan.app.examples write-examples``.
+* ``examples``: the Score tab's example images; ``cli``: ``python -m gan.app write-examples``.
 
 User mistakes raise ``AppInputError`` or ``gan.images.ImageInputError`` with a short message;
 app.py shows those messages as they are.

@@ -1,6 +1,6 @@
-"""The Score tab's example images (assets/examples/*.png) and the CLI that writes them.
+"""The Score tab's example images (assets/examples/*.png): where they are, their captions, and how they are made.
 
-    python -m gan.app.examples write-examples [MODEL_DIR] [--out assets/examples] [--data-dir DIR]
+    python -m gan.app write-examples [MODEL_DIR] [--out assets/examples] [--data-dir DIR]   # (gan.app.cli)
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from PIL import Image
 
 from .. import latent as L
 from ..pretrained import GAN
-from .context import load_context
 
 
 # assets/examples/ in a checkout; an installed package carries them as gan/examples/
@@ -77,23 +76,3 @@ def write_examples(folder: str | Path, model: GAN, *, data_dir: str | None = Non
     Image.fromarray(checker).save(p)
     written.append(p)
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    """python -m gan.app.examples write-examples [MODEL_DIR] [--out assets/examples]."""
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m gan.app.examples", description="The Score tab's example images.")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    w = sub.add_parser("write-examples", help="write the Score tab's example PNGs")
-    w.add_argument("model_dir", nargs="?", default=None, help="model folder (default: the app's model)")
-    w.add_argument("--out", default=str(EXAMPLES_DIR))
-    w.add_argument("--data-dir", default=None)
-    args = ap.parse_args(argv)
-    ctx = load_context(local_dir=args.model_dir) if args.model_dir else load_context()
-    for p in write_examples(args.out, ctx.model, data_dir=args.data_dir):
-        print(p)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

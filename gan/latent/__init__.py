@@ -10,16 +10,17 @@ One module per concern:
 * ``fitting``    InterFaceGAN conditional, per-class attribute sliders; labels, scales, merging
 * ``space``      where a slider moves: z, or z and G's class input
 * ``directions`` the Directions container, apply_directions / apply_edit, files
-* ``build``      write_directions(folder) and ``python -m gan.latent.directions DIR``
+* ``build``      write_directions(folder): compute a model folder's sliders and write them there
 * ``projection`` GAN inversion (find the z and class of an image)
 * ``share``      share strings and latent .npy files
 * ``media``      PNG, GIF and MP4
+* ``cli``        ``python -m gan.latent directions DIR`` and ``python -m gan.latent attributes``
 """
 
 import importlib
 from typing import Any
 
-# name -> submodule; imported on first use, so that ``python -m gan.latent.directions`` runs its module fresh
+# name -> submodule; imported on first use, so that `import gan.latent` stays light
 _HOME = {
     "ATTRIBUTES": "attributes", "measure_attributes": "attributes",
     "Directions": "directions", "KIND_TITLES": "directions", "apply_directions": "directions",

@@ -12,16 +12,14 @@ Four are defined for every garment (brightness, area, width, height) and two des
 (contrast, texture); four only mean something for some Fashion-MNIST classes and are measured on the
 garment's silhouette in the data set's standard pose (upright, centred; shoes in side view, toe left):
 sleeve length (tops and coats), leg separation (trousers), heel or shaft height (shoes and boots)
-and handle or strap (bags). ``python -m gan.latent.attributes`` draws the real test images at each
+and handle or strap (bags). ``python -m gan.latent attributes`` draws the real test images at each
 attribute's extremes (docs/attributes.png) and prints how well each one separates classes whose
 labels say which end they belong to.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -371,34 +369,3 @@ def extremes_figure(images: torch.Tensor, labels: torch.Tensor, class_names: lis
     fig.savefig(path, dpi=100 * scale // 2)
     plt.close(fig)
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m gan.latent.attributes [--out docs/attributes.png] [--data-dir D]."""
-    p = argparse.ArgumentParser(prog="python -m gan.latent.attributes",
-                                description="Draw real test images at each attribute's extremes; print the spreads "
-                                            "and class-label checks.")
-    p.add_argument("--out", default="docs/attributes.png", help="PNG to write (default: docs/attributes.png)")
-    p.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST IDX files")
-    args = p.parse_args(argv)
-    from ..data import FASHION_MNIST_CLASSES, DataError, load_dataset, to_float
-    try:
-        test = load_dataset("fashion-mnist", split="test", data_dir=args.data_dir)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    names, x = list(FASHION_MNIST_CLASSES), to_float(test.images)
-    ref = reference(x, test.labels, names, "Fashion-MNIST test images")
-    print(f"wrote {extremes_figure(x, test.labels, names, args.out)}")
-    print("| attribute | defined for | what is measured | 1 sd (pooled within class) |\n|---|---|---|---:|")
-    for n, a in ATTRIBUTES.items():
-        print(f"| {n} | {', '.join(a.classes) if a.classes else 'every class'} | {a.description} | {ref.sd[n]:.3f} |")
-    values = measure_attributes(x)
-    print("\n| attribute | low classes | high classes | ROC AUC |\n|---|---|---|---:|")
-    for n, lo, hi in CLASS_CHECKS:
-        print(f"| {n} | {', '.join(lo)} | {', '.join(hi)} | {class_auc(values[n], test.labels, names, lo, hi):.3f} |")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,8 +8,8 @@ does not depend on the class), a scale (z units per slider unit) and its measure
     z2, emb_offset = apply_edit(z, d, {"width": 2.0}, label=2)            # also the class-input step
     d.effects_sd[d.index["width"]]    # {"width": 1.24, "area": 0.31, ...}: mean change at +3, in sd of real images
 
-How they are found is in gan.latent.fitting; ``python -m gan.latent.directions DIR`` (or the older
-``python -m gan.directions DIR``; the code is in gan.latent.build) computes them for a model folder and writes
+How they are found is in gan.latent.fitting; ``fashion-gan directions DIR`` (or the older
+``python -m gan.directions DIR``; the code is in gan.latent.build and .cli) computes them for a model folder and writes
 
     directions.safetensors   "directions" (K, z_dim) unit rows, "scales" (K,), and for per-class sliders
                              "class_directions" (K, C, z_dim) and "class_scales" (K, C) (0: not for that class),
@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +225,7 @@ def save_directions(d: Directions, folder: str | Path) -> Path:
 
 def _unreadable(folder: Path, e: BaseException) -> ValueError:
     return ValueError(f"{folder}: {JSON_FILE}/{TENSOR_FILE} are unreadable ({type(e).__name__}: {e}); "
-                      f"recompute them with: python -m gan.latent.directions {folder}")
+                      f"recompute them with: fashion-gan directions {folder}")
 
 
 def load_directions(folder: str | Path, *, z_dim: int | None = None) -> Directions | None:
@@ -246,12 +245,12 @@ def load_directions(folder: str | Path, *, z_dim: int | None = None) -> Directio
         raise ValueError(f"{jf} has format_version {version!r}; this code reads {', '.join(map(str, READS))}")
     if z_dim is not None and vectors.shape[-1] != z_dim:
         raise ValueError(f"{tf} holds directions of size {vectors.shape[-1]} but the model has z_dim={z_dim}; "
-                         f"recompute them with: python -m gan.latent.directions {folder}")
+                         f"recompute them with: fashion-gan directions {folder}")
     meta = doc.get("meta", {})
     gen_file = folder / "generator.safetensors"
     if meta.get("generator_sha256") and gen_file.is_file() and sha256_file(gen_file) != meta["generator_sha256"]:
         warnings.warn(f"{folder}/{JSON_FILE} was computed for other generator weights; ignoring it "
-                      f"(recompute with: python -m gan.latent.directions {folder})")
+                      f"(recompute with: fashion-gan directions {folder})")
         return None
     nan = float("nan")
     num = lambda v: nan if v is None else float(v)  # noqa: E731
@@ -266,8 +265,3 @@ def load_directions(folder: str | Path, *, z_dim: int | None = None) -> Directio
                           [dict(it.get("per_class_effects", {})) for it in items])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{jf} does not match {tf.name}: {e}") from None
-
-
-if __name__ == "__main__":
-    from gan.latent.build import main  # the writer and its command line live next to the fitting
-    sys.exit(main())

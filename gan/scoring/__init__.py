@@ -22,8 +22,8 @@ One concern per module:
 | ``refine`` | training the critic: candidates, early stopping, held-out measurement; ``write_critic`` and its CLI |
 
 Command lines: ``python -m gan.scoring DIR`` (``cli``) writes the game D's calibration.json;
-``python -m gan.scoring.critic DIR`` (``refine.main``) refines and writes the critic.  ``train.py`` runs
-both after training, through ``gan.finish``.
+``fashion-gan critic DIR`` (``refine.main``, through gan.cli) refines and writes the critic.  ``train.py``
+runs both after training, through ``gan.finish``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from .ood import OOD_DISTANCE_PCT, OOD_MSP_PCT, OOD_SHRINKAGE, OOD_TRAIN_IMAGES
 from .saliency import overlay, saliency_map
 from .score import ScoreResult, score_images, verdict
 
-# The critic modules are loaded on first use: gan.scoring.critic is also a command-line module
-# (python -m gan.scoring.critic), which must not be imported before runpy executes it.
+# The critic modules are loaded on first use: training the critic pulls in the data and round-trip stack,
+# which scoring an image does not need.
 _LAZY = {"Critic": "critic", "load_critic": "critic", "save_critic": "critic", "write_critic": "refine",
          "CRITIC_FILE": "critic", "CRITIC_CONFIG": "critic", "RefineOptions": "refine", "refine_critic": "refine",
          "round_trip": "roundtrip", "photo_jpeg": "roundtrip"}

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     """python -m gan.scoring DIR [--n-real N] [--n-fake N] [--seed S] [--data-dir D]: write calibration.json."""
     p = argparse.ArgumentParser(prog="python -m gan.scoring",
                                 description="Calibrate a model's discriminator and write DIR/calibration.json. "
-                                            "(The critic: python -m gan.scoring.critic DIR.)")
+                                            "(The critic: fashion-gan critic DIR.)")
     p.add_argument("folder", help="model folder (config.json + *.safetensors)")
     p.add_argument("--n-real", type=int, default=5000, help="held-out real test images (default: 5000)")
     p.add_argument("--n-fake", type=int, default=5000, help="generated images (default: 5000)")

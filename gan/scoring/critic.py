@@ -22,16 +22,14 @@ A model folder keeps it beside the game's D (which stays: it is part of the GAN)
 A calibration made for other weights (SHA-256 mismatch) is ignored with a warning; the critic then
 answers with its raw sigmoid.  Folders without a critic still load: the app falls back to the game's D.
 
-Training it and its command line are ``gan.scoring.refine`` (train.py runs it after training, through
-gan.finish):
+Training it is ``gan.scoring.refine`` (train.py runs it after training, through gan.finish); its command line:
 
-    python -m gan.scoring.critic DIR [--steps 6000] [--candidates refine,refine-classifier,scratch] [--data-dir D]
+    fashion-gan critic DIR [--steps 6000] [--candidates refine,refine-classifier,scratch] [--data-dir D]
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -151,7 +149,7 @@ def load_critic(folder: str | Path, *, map_location: str = "cpu") -> Critic | No
     path, weights = folder / CRITIC_CONFIG, folder / CRITIC_FILE
     if not path.is_file() and not weights.is_file():
         return None
-    fix = f"rerun: python -m gan.scoring.critic {folder}"
+    fix = f"rerun: fashion-gan critic {folder}"
     try:
         cfg, rule, meta = _read_meta(path)
         net = Discriminator(cfg)
@@ -174,8 +172,3 @@ def load_critic(folder: str | Path, *, map_location: str = "cpu") -> Critic | No
             warnings.warn(f"the critic's calibration in {CRITIC_CONFIG} is invalid ({e}); {fix}", stacklevel=2)
             notes.append(f"critic uncalibrated ({e})")
     return Critic(net=net, label_rule=rule, calibration=cal, info=meta, notes=notes)
-
-
-if __name__ == "__main__":  # python -m gan.scoring.critic DIR: the command line lives with the training, in refine
-    from gan.scoring.refine import main
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
     result = refine_critic(model, RefineOptions(steps=2000))   # result.net, result.label_rule, result.info
     write_critic("runs/x")                                     # refine and save critic.* in a model folder
-    python -m gan.scoring.critic DIR                           # the same from the command line (main below)
+    fashion-gan critic DIR                                     # the same from the command line (main below)
 
 Data, and what never touches what:
 
@@ -334,10 +334,10 @@ def format_report(meta: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m gan.scoring.critic DIR -> DIR/critic.safetensors + critic.json and a report."""
+def main(argv: list[str] | None = None, prog: str = "fashion-gan critic") -> int:
+    """Command line: fashion-gan critic DIR -> DIR/critic.safetensors + critic.json and a report."""
     d = RefineOptions()
-    p = argparse.ArgumentParser(prog="python -m gan.scoring.critic",
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Refine a critic (the optimal discriminator for the final generator) "
                                             "and save it in the model folder.")
     p.add_argument("folder", help="model folder (config.json + *.safetensors)")
