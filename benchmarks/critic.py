@@ -39,6 +39,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from gan import GAN  # noqa: E402
 from gan.data import load_dataset, to_float  # noqa: E402
@@ -120,7 +121,7 @@ def _score_files(client, files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
     answer, game = [], []
     for f in files:
         r, _ = client.predict(image=handle_file(str(f)), api_name="/score")
-        if r["scorer"] != "critic":
+        if r["scorer"] not in ("critic", "combined"):
             raise RuntimeError(f"/score answered with the {r['scorer']}: the served folder has no valid critic")
         answer.append(r["p_real"])
         game.append(r["d_p_real"])
@@ -197,7 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=None, help="also write the table (Markdown) and a JSON copy here")
+    p.add_argument("--lofo", action="store_true",
+                   help="leave-one-family-out instead: the verdict on zoo families it never learned from "
+                        "(benchmarks/lofo.py)")
+    p.add_argument("--n-real", type=int, default=600, help="--lofo: real test images per view (default: 600)")
+    p.add_argument("--n-family", type=int, default=400, help="--lofo: test images per family and view (default: 400)")
+    p.add_argument("--detector-steps", type=int, default=None, help="--lofo: detector steps (default: its own)")
+    p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated)")
     args = p.parse_args(argv)
+    if args.lofo:
+        from lofo import main_lofo
+        return main_lofo(args)
     model = GAN.from_pretrained(args.model).eval()
     critic, calibration = load_critic(args.model), load_calibration(args.model)
     if critic is None or critic.calibration is None:

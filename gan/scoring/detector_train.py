@@ -141,16 +141,18 @@ def _fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: lis
 
 
 def write_detector(folder: str | Path, *, model: GAN | None = None, zoo_dir: str | Path | None = None,
-                   opts: DetectorOptions | None = None, data_dir: str | None = None,
-                   log: Callable[[str], None] = print) -> Path:
-    """Train the detector for the model in folder (with its critic and calibration) and save detector.*."""
+                   opts: DetectorOptions | None = None, data_dir: str | None = None, pool: int = 4000,
+                   n_val: int = 1000, log: Callable[[str], None] = print) -> Path:
+    """Train the detector for the model in folder (with its critic and calibration) and save detector.*.
+
+    Needs the zoo's samples (``python -m gan.zoo``, shipped in the checkout's assets/zoo)."""
     from ..zoo import load_zoo
     from .calibration import load_calibration
     from .critic import load_critic
     folder = Path(folder)
     model = model or GAN.from_pretrained(folder)
     zoo = load_zoo(zoo_dir)
-    data = DetectorData(model, zoo, data_dir=data_dir, log=log)
+    data = DetectorData(model, zoo, data_dir=data_dir, pool=pool, n_val=n_val, log=log)
     res = train_detector(model, data, opts or DetectorOptions(), critic=load_critic(folder),
                          calibration=load_calibration(folder), log=log)
     res.info["generator_sha256"] = sha256_file(folder / "generator.safetensors")

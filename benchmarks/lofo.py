@@ -1,0 +1,145 @@
+"""Leave-one-family-out: how the Score tab's verdict does on generators it never learned from.
+
+    python benchmarks/critic.py --lofo [--model checkpoints] [--n-real 600] [--n-family 400] [--out docs/...]
+
+For every zoo family F (``gan.zoo``): train the detector and fit the verdict's combination without F
+(nothing of F is used: not its training split, not its validation share), then score F's *test* split
+against real *test* images through the app's upload path: each image is written as the file a user
+uploads (a PNG at 1x, 2x, 4x or 8x, or the photo-like JPEG) and scored by ``gan.app.score.score_inputs``,
+the function behind the Score tab and ``/score``.  Then, with the detector trained on every family (what
+``fashion-gan finish`` ships), the shipped model's own samples and the false-positive rate on real images.
+Nothing is tuned on the held-out family: every choice (steps, weights, the 3% operating point) is made on
+validation images of the other families.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan import GAN
+from gan.data import load_dataset, to_uint8
+from gan.scoring.calibration import generate_images
+from gan.scoring.detector import Detector
+from gan.scoring.detector_data import DetectorData
+from gan.scoring.detector_train import DetectorOptions, train_detector
+from gan.scoring.measures import roc_auc
+from gan.scoring.roundtrip import UPLOAD_SCALES, photo_jpeg
+
+BENCH_SEED = 9_301
+LOFO_COLUMNS = ["held-out family", "its FID", "view", "images (real vs family)", "ROC AUC", "called real",
+                "P(real) >= 0.99", "real called generated"]
+
+
+def upload_files(images: torch.Tensor, folder: Path, view: str, seed: int) -> list[Path]:
+    """uint8 images (N, 1, 28, 28) as the files a user uploads: PNGs at a random nearest-neighbour scale
+    ("upload") or the photo-like JPEG ("photo")."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, img in enumerate(images[:, 0].numpy()):
+        if view == "photo":
+            p = folder / f"{i}.jpg"
+            p.write_bytes(photo_jpeg(img, rng))
+        else:
+            s = int(rng.choice(UPLOAD_SCALES))
+            p = folder / f"{i}.png"
+            Image.fromarray(img).resize((28 * s, 28 * s), Image.Resampling.NEAREST).save(p)
+        out.append(p)
+    return out
+
+
+def score_files(ctx, files: list[Path]) -> tuple[np.ndarray, list[str]]:  # noqa: ANN001 (AppContext)
+    """(answer P(real), verdicts) of each file through the Score tab's own function."""
+    from gan.app.score import MAX_SCORE_FILES, score_inputs
+    p, v = [], []
+    for i in range(0, len(files), MAX_SCORE_FILES):
+        chunk = files[i:i + MAX_SCORE_FILES]
+        rep = score_inputs(ctx, [str(f) for f in chunk], names=[f.name for f in chunk], neighbours=False,
+                           saliency=False)
+        p += [d["p_real"] for d in rep.results]
+        v += [d["verdict"] for d in rep.results]
+    return np.array(p), v
+
+
+def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> list:
+    pr, vr = real
+    pf, vf = fake
+    return [name, "-" if fid is None else fid, view, f"{len(pr)} vs {len(pf)}", round(roc_auc(pr, pf), 4),
+            round(float(np.mean([v == "real" for v in vf])), 4), round(float(np.mean(pf >= 0.99)), 4),
+            round(float(np.mean([v != "real" for v in vr])), 4)]
+
+
+def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
+             families: list[str] | None, data_dir: str | None, log=print) -> dict:  # noqa: ANN001
+    """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}."""
+    from gan.app.context import load_context
+    from gan.zoo import load_zoo
+    ctx = load_context(local_dir=str(model_dir))
+    model: GAN = ctx.model
+    zoo = load_zoo()
+    data = DetectorData(model, zoo, seed=seed, data_dir=data_dir, log=log)
+    tmp = Path(tempfile.mkdtemp(prefix="lofo-"))
+    test = load_dataset("fashion-mnist", split="test", data_dir=data_dir)
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(BENCH_SEED))[:n_real]
+    real_files = {v: upload_files(test.images[idx], tmp / f"real_{v}", v, seed + k)
+                  for k, v in enumerate(("upload", "photo"))}
+    fam_files = {f: {v: upload_files(zoo[f].test[:n_family], tmp / f"{f}_{v}", v, seed + 10 + k)
+                     for k, v in enumerate(("upload", "photo"))} for f in zoo}
+    opts = DetectorOptions(seed=seed) if steps is None else DetectorOptions(seed=seed, steps=steps)
+    lofo, timing = [], {}
+    for f in (families or sorted(zoo)):
+        t0 = time.perf_counter()
+        log(f"fold: without {f}")
+        res = train_detector(model, data, replace(opts, exclude=(f,)), critic=ctx.critic,
+                             calibration=ctx.calibration, log=log)
+        ctx.detector = Detector(res.net, res.info)
+        for v in ("upload", "photo"):
+            lofo.append(_row(f, zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
+                             score_files(ctx, fam_files[f][v])))
+            log("  " + " | ".join(str(c) for c in lofo[-1]))
+        timing[f] = round(time.perf_counter() - t0, 1)
+    log("every family: the detector fashion-gan finish ships")
+    res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
+    ctx.detector = Detector(res.net, res.info)
+    shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
+    return {"lofo": lofo, "shipped": shipped, "seconds_per_fold": timing, "options": vars(opts),
+            "n_real": n_real, "n_family": n_family}
+
+
+def _shipped_rows(ctx, model: GAN, real_files: dict, tmp: Path, n: int, seed: int) -> list:  # noqa: ANN001
+    """The shipped model's own samples (unseen seeds) against real test images, as uploads and photos."""
+    x = to_uint8(generate_images(model, n, seed=BENCH_SEED + 7))
+    rows = []
+    for k, v in enumerate(("upload", "photo")):
+        files = upload_files(x, tmp / f"shipped_{v}", v, seed + 30 + k)
+        rows.append(_row("(shipped model's own samples)", None, v, score_files(ctx, real_files[v]),
+                         score_files(ctx, files)))
+    return rows
+
+
+def markdown(rows: list[list]) -> str:
+    """LOFO rows as a Markdown table."""
+    lines = ["| " + " | ".join(LOFO_COLUMNS) + " |", "|---|---:|---|---|" + "---:|" * 4]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/critic.py)
+    """benchmarks/critic.py --lofo: print (and optionally write) the leave-one-family-out table."""
+    out = run_lofo(Path(args.model), n_real=args.n_real, n_family=args.n_family, steps=args.detector_steps,
+                   seed=args.seed, families=args.families.split(",") if args.families else None,
+                   data_dir=args.data_dir)
+    text = markdown(out["lofo"] + out["shipped"])
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+        Path(args.out).with_suffix(".json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+    return 0

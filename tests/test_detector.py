@@ -1,0 +1,164 @@
+"""The zoo (gan.zoo), the any-generator detector (gan.scoring.detector*) and the combined verdict (combine).
+
+A tiny random GAN folder with a critic and calibration gets a detector trained in seconds on a tiny zoo of
+two synthetic "generators"; the tests score with it, break it, and check the verdict's rules.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gan import GAN
+from gan.fileio import sha256_file
+from gan.scoring import load_calibration, load_critic, score_images, write_calibration
+from gan.scoring.combine import DISAGREE_CAP, MAX_VAL_FPR, UNLIKE, Combination, decide
+from gan.scoring.detector import DETECTOR_CONFIG, DETECTOR_FILE, DetectorNet, load_detector, residuals
+from gan.scoring.detector_train import DetectorOptions, write_detector
+from gan.zoo import FAMILIES, load_zoo
+from gan.zoo.store import ZooMissing, write_family
+from gan.zoo.train import train_family
+
+TINY = DetectorOptions(steps=30, eval_every=15, widths=(4, 8, 8))
+
+
+def _blocky(n: int, seed: int) -> torch.Tensor:
+    """Upsampled 7x7 noise: the blocky, checkerboard-free output of a crude generator."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 7, 7, generator=g).repeat_interleave(4, 1).repeat_interleave(4, 2)
+    return (x * 255).to(torch.uint8)
+
+
+def _speckle(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 28, 28, generator=g) * 255).to(torch.uint8)
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("zoo")
+    write_family(folder, "blocky", _blocky(200, 0), {"fid": 1.0})
+    write_family(folder, "speckle", _speckle(200, 1), {"fid": 2.0})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folder(critic_model_dir: Path, zoo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny critic folder, copied, with a calibration (OOD statistics) and a detector."""
+    out = tmp_path_factory.mktemp("detector") / "model"
+    shutil.copytree(critic_model_dir, out)
+    write_calibration(out, n_real=256, n_fake=256, n_ood_train=1000)
+    write_detector(out, zoo_dir=zoo_dir, opts=TINY, pool=64, n_val=128)
+    return out
+
+
+# ---- the zoo ------------------------------------------------------------------------------------------
+def test_zoo_round_trip_keeps_a_fixed_disjoint_test_split(zoo_dir: Path) -> None:
+    zoo = load_zoo(zoo_dir)
+    assert sorted(zoo) == ["blocky", "speckle"]
+    z = zoo["blocky"]
+    assert z.train.shape == (160, 1, 28, 28) and z.test.shape == (40, 1, 28, 28) and z.train.dtype == torch.uint8
+    rows = {tuple(r.flatten().tolist()) for r in z.train}
+    assert not any(tuple(r.flatten().tolist()) in rows for r in z.test)
+    again = load_zoo(zoo_dir)["blocky"]
+    assert torch.equal(again.test, z.test)
+
+
+def test_zoo_refuses_missing_or_altered_samples(zoo_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ZooMissing, match="python -m gan.zoo"):
+        load_zoo(tmp_path)
+    with pytest.raises(ZooMissing, match="no family 'nope'"):
+        load_zoo(zoo_dir, families=["nope"])
+    bad = tmp_path / "zoo"
+    shutil.copytree(zoo_dir, bad)
+    write_family(tmp_path / "other", "blocky", _blocky(10, 5), {})
+    shutil.copy(tmp_path / "other" / "blocky.npz", bad / "blocky.npz")
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_zoo(bad)
+
+
+@pytest.mark.parametrize("name", ["mlp-gan", "dcgan-convT", "wgan-gp", "vae"])
+def test_every_kind_of_family_trains_and_samples(name: str) -> None:
+    from dataclasses import replace
+    real = torch.rand(256, 1, 28, 28) * 2 - 1
+    samples, info = train_family(replace(FAMILIES[name], steps=4, batch_size=16), real, torch.arange(256) % 10,
+                                 n_samples=10, log=lambda m: None)
+    assert samples.shape == (10, 28, 28) and samples.dtype == torch.uint8
+    assert info["snapshots"] == [2, 4]
+
+
+# ---- the detector -------------------------------------------------------------------------------------
+def test_npr_residual_is_zero_on_nearest_upsampled_images() -> None:
+    x = torch.rand(3, 1, 14, 14).repeat_interleave(2, 2).repeat_interleave(2, 3) * 2 - 1
+    r = residuals(x)
+    assert r.shape == (3, 3, 28, 28)
+    assert r[:, 1].abs().max() == 0  # no trace between the pixels of a 2x nearest upsampling
+    assert r[:, 2].abs().max() > 0
+
+
+def test_detector_file_is_tied_to_its_weights_and_the_generator(folder: Path, tmp_path: Path) -> None:
+    det = load_detector(folder)
+    assert det is not None and det.info["generator_sha256"] == sha256_file(folder / "generator.safetensors")
+    assert det.info["families"] == ["blocky", "speckle"] and det.combination is not None
+    assert det.logits(torch.zeros(2, 1, 28, 28)).shape == (2,)
+    stale = tmp_path / "stale"
+    shutil.copytree(folder, stale)
+    meta = json.loads((stale / DETECTOR_CONFIG).read_text())
+    meta["generator_sha256"] = "0" * 64
+    (stale / DETECTOR_CONFIG).write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="other generator weights"):
+        assert load_detector(stale) is None
+    shutil.copy(folder / DETECTOR_CONFIG, stale / DETECTOR_CONFIG)
+    from safetensors.torch import save_file
+    save_file({k: v + 1 for k, v in DetectorNet(det.net.cfg).state_dict().items()}, str(stale / DETECTOR_FILE))
+    with pytest.warns(UserWarning, match="does not match"):
+        assert load_detector(stale) is None
+
+
+def test_score_images_combines_every_signal_and_says_who_decided(folder: Path, zoo_dir: Path) -> None:
+    model = GAN.from_pretrained(str(folder))
+    det, critic, cal = load_detector(folder), load_critic(folder), load_calibration(folder)
+    assert det.combination["signals"] == ["critic", "detector", "distance"]
+    x = torch.cat([model.generate(4, seed=3), load_zoo(zoo_dir)["speckle"].test[:4].float() / 127.5 - 1])
+    res = score_images(model, x, calibration=cal, critic=critic, detector=det)
+    for r in res:
+        d = r.to_dict()
+        assert d["scorer"] == "combined" and d["verdict"] in ("real", "generated", UNLIKE)
+        assert d["decided_by"] in ("critic", "detector", "distance") and d["verdict_reason"]
+        assert 0.0 <= d["answer_p_real"] <= 1.0 and d["detector_p_real"] is not None
+        if r.ood_distance is not None and r.ood_distance > cal.ood["distance_threshold"]:
+            assert r.verdict == UNLIKE
+    alone = score_images(model, x, calibration=cal, critic=critic)
+    assert all(r.scorer == "critic" and r.combined_verdict is None for r in alone)
+
+
+# ---- the combination's rules --------------------------------------------------------------------------
+def test_combination_respects_signs_and_the_false_positive_bound() -> None:
+    rng = np.random.default_rng(0)
+    real = np.stack([rng.normal(2, 1, 500), rng.normal(1, 1, 500), rng.normal(0, 0.3, 500)], 1)
+    fake = np.stack([rng.normal(-2, 1, 500), rng.normal(-1, 1, 500), rng.normal(1, 0.3, 500)], 1)
+    comb = Combination.fit(("critic", "detector", "distance"), real, fake)
+    assert all(w >= 0 for w in comb.weights)
+    assert comb.val_fpr <= MAX_VAL_FPR + 1e-9 and comb.val_auc > 0.95
+    assert np.mean(comb.p_real(real) < 0.5) <= MAX_VAL_FPR + 1e-9
+    again = Combination.from_dict(json.loads(json.dumps(comb.to_dict())))
+    assert np.allclose(again.p_real(fake), comb.p_real(fake))
+    with pytest.raises(ValueError, match="signals"):
+        Combination.from_dict({**comb.to_dict(), "signals": ["oracle"]})
+
+
+def test_no_flagged_image_is_called_real_with_confidence() -> None:
+    comb = Combination(("critic", "detector"), (3.0, 1.0), 0.0, (0.0, 0.0), (1.0, 1.0))
+    very_real = np.array([5.0, 0.5])
+    assert decide(comb, very_real, {"critic": True, "detector": True}, unlike=False).verdict == "real"
+    d = decide(comb, very_real, {"critic": True, "detector": True}, unlike=True, unlike_reason="far away")
+    assert d.verdict == UNLIKE and d.p_real <= 0.5 and d.reason == "far away"
+    d = decide(comb, very_real, {"critic": True, "detector": False}, unlike=False)
+    assert d.verdict == "real" and d.p_real <= DISAGREE_CAP and d.disagree == ("detector",)
+    d = decide(comb, np.array([-1.0, -4.0]), {"critic": True, "detector": False}, unlike=False)
+    assert d.verdict == "generated" and d.decided_by == "detector" and d.disagree == ("critic",)
