@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     model = GAN.from_pretrained(args.model).eval()
     critic, calibration = load_critic(args.model), load_calibration(args.model)
     if critic is None or critic.calibration is None:
-        print(f"error: {args.model} has no valid critic; run: python -m gan.scoring.critic {args.model}", file=sys.stderr)
+        print(f"error: {args.model} has no valid critic; run: fashion-gan critic {args.model}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     rows = offline_rows(model, critic, calibration, args)

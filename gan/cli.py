@@ -84,7 +84,7 @@ def card_main(argv: list[str] | None = None, prog: str = f"{PROG} card") -> int:
 
 
 def finish_main(argv: list[str] | None = None, prog: str = f"{PROG} finish") -> int:
-    """Compute a model folder's post-training extras (sliders, calibration, critic), then render its card."""
+    """Compute a model folder's post-training extras (sliders, calibration, critic, detector), then render its card."""
     from .finish import EXTRAS, finish
     names = [n for n, _ in EXTRAS]
     p = argparse.ArgumentParser(prog=prog, description=finish_main.__doc__)

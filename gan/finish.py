@@ -1,7 +1,7 @@
 """Finishing a model folder: the post-training extras, then the model card, rendered once and last.
 
     from gan.finish import finish, render_card, publish
-    finish("runs/x")                  # directions -> calibration -> critic -> card (what train.py runs)
+    finish("runs/x")                  # directions -> calibration -> critic -> detector -> card (train.py runs it)
     render_card("runs/x")             # the card alone, e.g. after `python -m gan.evaluate --write`
     publish("runs/x", "me/fashion-gan")   # name the repo in the card, then upload the folder
 
@@ -21,9 +21,10 @@ from .modelcard import MARKER, write_model_card
 from .pretrained import GAN
 
 # (name, the command that computes it for a folder); run in this order, each optional
-EXTRAS = (("directions", "python -m gan.latent.directions"),
+EXTRAS = (("directions", "fashion-gan directions"),
           ("calibration", "python -m gan.scoring"),
-          ("critic", "python -m gan.scoring.critic"))
+          ("critic", "fashion-gan critic"),
+          ("detector", "fashion-gan finish --only detector"))
 
 
 def _writer(name: str) -> Callable[[Path], Path]:
@@ -37,6 +38,9 @@ def _writer(name: str) -> Callable[[Path], Path]:
     if name == "critic":
         from .scoring.refine import write_critic
         return write_critic
+    if name == "detector":
+        from .scoring.detector_train import write_detector
+        return write_detector
     raise ValueError(f"unknown extra {name!r}; one of {', '.join(n for n, _ in EXTRAS)}")
 
 
@@ -55,7 +59,7 @@ def finish(folder: str | Path, *, extras: tuple[str, ...] | None = None, log: Ca
         return render_card(folder)
     except Exception as e:  # the card is documentation: never fail a finished run over it
         log(f"warning: model card not written ({type(e).__name__}: {str(e)[:160]}); "
-            f"run: python -m gan.modelcard {folder}")
+            f"run: fashion-gan card {folder}")
         return folder / "README.md"
 
 

@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "models": 1, "losses": 1, "augment": 1, "data": 1, "classifier": 1, "images": 1, "visualize": 1,
     "pretrained": 2, "checkpoint": 2,
     "evalreport": 3, "modelcard": 3, "hub": 3,
-    "metrics": 4, "latent": 4, "scoring": 4, "game": 4,
+    "metrics": 4, "latent": 4, "scoring": 4, "game": 4, "zoo": 4,
     "finish": 5, "train": 5,
     "app": 6,
     # entry points: parse arguments, then call one library function
@@ -38,7 +38,7 @@ LAYER_NAMES = {0: "files", 1: "nets and data", 2: "model folder", 3: "reports an
 # besides the layer rule: the app never imports the training code, and nothing below the app imports it
 FORBIDDEN = {("app", "train"), ("app", "finish")}
 # command-line modules inside a package (they parse arguments, then call the library)
-ENTRY_MODULES = {"gan.scoring.cli", "gan.game.cli", "gan.latent.cli", "gan.app.cli", "gan.train.cli"}
+ENTRY_MODULES = {"gan.scoring.cli", "gan.game.cli", "gan.latent.cli", "gan.app.cli", "gan.train.cli", "gan.zoo.cli"}
 
 
 def module_name(path: Path) -> str:

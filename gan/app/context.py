@@ -35,6 +35,7 @@ class AppContext:
     directions: Any = None  # gan.latent.Directions | None
     calibration: Any = None  # gan.scoring calibration | None
     critic: Any = None  # gan.scoring.critic.Critic | None: None falls back to the game's D
+    detector: Any = None  # gan.scoring.detector.Detector | None: None leaves the critic to answer alone
     classifier: Any = None  # gan.classifier.FashionClassifier | None
     eval_metrics: dict | None = None
     card: str | None = None
@@ -63,6 +64,7 @@ def load_context(repo: str | None = None, revision: str | None = None, local_dir
     ctx.classifier = _optional(ctx, "classifier", load_classifier)
     ctx.calibration = _optional(ctx, "calibration", lambda: _load_calibration(folder, model))
     ctx.critic = _optional(ctx, "critic", lambda: _load_critic(folder, model))
+    ctx.detector = _optional(ctx, "detector", lambda: _load_detector(folder))
     ctx.eval_metrics = _optional(ctx, "metrics", lambda: _read_json(folder / "eval.json", "eval.json"))
     ctx.card = _optional(ctx, "card", lambda: _read_card(folder / "README.md"))
     return ctx
@@ -70,8 +72,10 @@ def load_context(repo: str | None = None, revision: str | None = None, local_dir
 
 _FIX_HINTS = {"calibration": "; recompute it with: python -m gan.scoring {folder}",
               "critic": "; the game's discriminator answers instead; refine a critic with: "
-                        "python -m gan.scoring.critic {folder}",
-              "directions": "; recompute them with: python -m gan.latent.directions {folder}",
+                        "fashion-gan critic {folder}",
+              "detector": "; the critic answers alone (it misses other generators' images); train one with: "
+                          "fashion-gan finish {folder} --only detector",
+              "directions": "; recompute them with: fashion-gan directions {folder}",
               "metrics": "; recompute it with: python -m gan.evaluate {folder}"}
 
 
@@ -123,6 +127,15 @@ def _load_critic(folder: Path, model: GAN):
         critic.logits(torch.full((1, model.generator.cfg.channels, model.generator.cfg.resolution,
                                   model.generator.cfg.resolution), -1.0))
     return critic
+
+
+def _load_detector(folder: Path):
+    """The any-generator detector (detector.safetensors + detector.json), checked on one blank image."""
+    from ..scoring.detector import load_detector
+    det = load_detector(folder)
+    if det is not None:
+        det.logits(torch.full((1, 1, 28, 28), -1.0))
+    return det
 
 
 def _read_json(path: Path, name: str) -> dict | None:

@@ -124,7 +124,7 @@ def interpolate_path(ctx: AppContext, a: Endpoint, b: Endpoint, n_frames: Any = 
     else:
         frames = L.render(ctx.model, zs)
     from ..scoring import score_images
-    scored = score_images(ctx.model, frames, calibration=ctx.calibration, critic=ctx.critic)
+    scored = score_images(ctx.model, frames, calibration=ctx.calibration, critic=ctx.critic, detector=ctx.detector)
     logits = [r.logit for r in scored]
     d_p_real = [r.p_real if ctx.calibration is not None else r.p_real_raw for r in scored]
     p_real = [r.answer_p_real for r in scored]

@@ -1,4 +1,5 @@
-"""The Score tab: is an upload real or generated? The critic answers, the game's discriminator beside it."""
+"""The Score tab: is an upload real or generated? One verdict from the critic, the detector and the distance to
+the data, the game's discriminator beside it."""
 
 from __future__ import annotations
 
@@ -14,20 +15,12 @@ from .. import latent as L
 from ..images import ImageInputError
 from .context import IMAGE_SCALE, AppContext
 from .inputs import AppInputError
+from .score_table import score_table
 from .uploads import preprocess_uploads
 
 log = logging.getLogger(__name__)
 
 MAX_SCORE_FILES = 16
-_SCORE_HEADERS = ["image", "verdict", "P(real)", "game D", "logit", "real below", "generated below", "class", "OOD"]
-
-
-def empty_score_table() -> Any:
-    """An empty score table with its column headers."""
-    import pandas as pd
-    return pd.DataFrame([], columns=_SCORE_HEADERS)
-
-
 def _trust(auc: float) -> str:
     return "a strong" if auc >= 0.9 else "a useful" if auc >= 0.75 else "a weak" if auc >= 0.6 else "almost no"
 
@@ -40,11 +33,11 @@ def auc_markdown(ctx: AppContext) -> str:
     critic = ctx.critic
     if critic is None:
         return ("_The game's discriminator answers here (this model folder has no critic; refine one with "
-                f"`python -m gan.scoring.critic DIR`)._ On held-out data (real test images vs. generated samples) "
+                f"`fashion-gan critic DIR`)._ On held-out data (real test images vs. generated samples) "
                 f"{d_text}: 0.5 = coin flip, 1.0 = perfect.")
     if critic.auc is None:
         return ("**The critic answers, uncalibrated** (its raw sigmoid): the calibration in critic.json was made for "
-                "other weights, so its accuracy is unknown; rerun `python -m gan.scoring.critic DIR`. On held-out "
+                "other weights, so its accuracy is unknown; rerun `fashion-gan critic DIR`. On held-out "
                 f"data {d_text}.")
     m = critic.info.get("metrics", {})
     photo = m.get("photo", {}).get("auc")
@@ -89,7 +82,7 @@ class ScoreReport:
 
     results: list[dict]  # JSON-able, one per scored image
     seen: list[tuple[Image.Image, str]]  # (28x28 as D sees it, upscaled; caption)
-    table: Any  # pandas DataFrame with _SCORE_HEADERS
+    table: Any  # pandas DataFrame with gan.app.score_table's headers
     markdown: str
     saliency: list[tuple[Image.Image, str]]
     neighbours: list[tuple[Image.Image, str]]
@@ -110,46 +103,37 @@ def score_inputs(ctx: AppContext, inputs: list[Any], *, names: list[str] | None 
     if not ok:
         raise ImageInputError("; ".join(f"{n}: {m}" for n, m in failed))
     x = torch.cat([p.tensor for _, p in ok])  # (N, 1, 28, 28) in [-1, 1]
-    scored = score_images(ctx.model, x, calibration=ctx.calibration, critic=ctx.critic)
+    scored = score_images(ctx.model, x, calibration=ctx.calibration, critic=ctx.critic, detector=ctx.detector)
     results = [_score_dict(r, name, pre) for (name, pre), r in zip(ok, scored)]
     seen = [(L.to_pil(p.tensor[0], IMAGE_SCALE), f"{n}: {d['verdict']}, P(real) {d['p_real']:.2f}")
             for (n, p), d in zip(ok, results)]
     sal = _saliency_items(ctx, ok, scored) if saliency else []
     nn_items = _neighbour_items(x[:1]) if neighbours else []
-    import pandas as pd
-    rows = [[d["image"], d["verdict"] + (" (unsure)" if d["unsure"] else ""),
-             _fmt(d["p_real"]) + ("" if d["calibrated"] else " (sigmoid)"), _fmt(d["d_p_real"]), _fmt(d["logit"]),
-             _fmt(d["percentile_real"], "%"), _fmt(d["percentile_fake"], "%"),
-             f"{d['pred_name']} ({100 * d['pred_prob']:.0f}%)" if d["pred_name"] else "-",
-             "-" if d["ood"] is None else ("yes" if d["ood"] else "no")] for d in results]
-    rows += [[n, "-", "-", "-", "-", "-", "-", "-", f"not scored: {m}"] for n, m in failed]
-    table = pd.DataFrame(rows, columns=_SCORE_HEADERS)
+    table = score_table(results, failed)
     return ScoreReport(results, seen, table, _score_markdown(ctx, results, failed), sal, nn_items)
-
-
-def _fmt(v: Any, unit: str = "") -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.1f}{unit}" if unit == "%" else f"{v:.3f}"
-    return str(v)
 
 
 def _score_dict(r: Any, name: str, pre: Any) -> dict:
     """A scoring.ScoreResult as the JSON the app shows and /score returns.
 
-    The answer comes first: ``p_real``, ``logit``, ``calibrated``, ``p_real_raw``, ``p_real_calibrated`` and
-    the percentiles are the critic's when the model folder has one (``scorer`` = "critic"), else the game
-    D's ("discriminator"); ``verdict`` is "real" or "generated".  Both are also given by name:
-    ``critic_p_real`` / ``critic_logit`` (None without a critic) and ``d_p_real`` / ``d_logit`` /
-    ``d_p_real_raw`` (the game D's calibrated probability when it has calibration.json, else its sigmoid).
-    ``label_used``, ``logit_max`` and ``label_max`` describe the game D's label rule.
+    The answer comes first: ``verdict`` ("real", "generated" or "unlike the data"), ``p_real``, ``scorer``
+    ("combined": critic, detector and data distance; else "critic"; else "discriminator"), ``decided_by``
+    and ``verdict_reason``.  ``logit``, ``calibrated``, ``p_real_raw``, ``p_real_calibrated`` and the
+    percentiles are those of whoever answers (the combination's logit has no percentiles).  Every signal
+    is also given by name: ``critic_p_real`` / ``critic_logit`` (None without a critic),
+    ``detector_p_real`` / ``detector_logit`` (None without a detector), ``ood_distance`` and ``d_p_real``
+    / ``d_logit`` / ``d_p_real_raw`` (the game D's calibrated probability when it has calibration.json,
+    else its sigmoid).  ``label_used``, ``logit_max`` and ``label_max`` describe the game D's label rule.
     """
     d = r.to_dict()
     game = {"d_logit": d["logit"], "d_p_real_raw": d["p_real_raw"], "d_calibrated": d["p_real"] is not None,
             "d_p_real": float(d["p_real"] if d["p_real"] is not None else d["p_real_raw"]),
             "d_percentile_real": d["percentile_real"], "d_percentile_fake": d["percentile_fake"]}
-    if d["scorer"] == "critic":
+    if d["scorer"] == "combined":
+        p = min(max(float(d["combined_p_real"]), 1e-12), 1 - 1e-12)
+        answer = {"logit": math.log(p / (1 - p)), "p_real_raw": p, "calibrated": True, "p_real_calibrated": p,
+                  "percentile_real": None, "percentile_fake": None}
+    elif d["scorer"] == "critic":
         z = d["critic_logit"]
         answer = {"logit": z, "p_real_raw": float(1.0 / (1.0 + math.exp(-max(min(z, 500.0), -500.0)))),
                   "calibrated": bool(d["critic_calibrated"]),
@@ -164,58 +148,86 @@ def _score_dict(r: Any, name: str, pre: Any) -> dict:
     return d
 
 
+_SIGNAL_NAMES = {"critic": "the critic", "detector": "the detector", "distance": "the distance to the data"}
+
+
 def _verdict_words(d: dict) -> str:
-    word = "real" if d["verdict"] == "real" else "generated"
+    if d["verdict"] == "unlike the data":
+        return "is **unlike the data**"
     caveat = " (out of distribution)" if d.get("ood") else " (unsure)" if d["unsure"] else ""
-    return f"looks **{word}**{caveat}"
+    return f"looks **{d['verdict']}**{caveat}"
+
+
+def _signals_line(d: dict) -> str:
+    """Each signal's own answer, in one line."""
+    parts = []
+    if d.get("critic_p_real") is not None:
+        parts.append(f"critic P(real) {d['critic_p_real']:.2f} (does it look like *this* model's samples?)")
+    if d.get("detector_p_real") is not None:
+        parts.append(f"detector P(real) {d['detector_p_real']:.2f} (traces of *any* generator?)")
+    if d.get("ood_distance") is not None:
+        parts.append(f"distance to the data {d['ood_distance']:.1f}")
+    return "Signals: " + "; ".join(parts) + "." if parts else ""
 
 
 def _score_markdown(ctx: AppContext, results: list[dict], failed: list[tuple[str, str]]) -> str:
     d = results[0]
-    who = "the critic" if d["scorer"] == "critic" else "the game's discriminator"
-    how = "calibrated" if d["calibrated"] else "uncalibrated sigmoid"
-    lines = [f"### {d['image']}: {_verdict_words(d).replace('**', '')}, P(real) = {d['p_real']:.2f}",
-             f"Answer of **{who}** ({how}; logit {d['logit']:+.3f})."]
-    if d["scorer"] == "critic":
+    lines = [f"### {d['image']}: {_verdict_words(d).replace('**', '')}, P(real) = {d['p_real']:.2f}"]
+    if d["scorer"] == "combined":
+        lines.append(f"**Decided by {_SIGNAL_NAMES.get(d['decided_by'], d['decided_by'])}:** {d['verdict_reason']}.")
+        lines.append(_signals_line(d))
+    else:
+        who = "the critic" if d["scorer"] == "critic" else "the game's discriminator"
+        how = "calibrated" if d["calibrated"] else "uncalibrated sigmoid"
+        lines.append(f"Answer of **{who}** ({how}; logit {d['logit']:+.3f}).")
+    if d["scorer"] in ("critic", "combined"):
         lines.append(f"The game's discriminator, beside it: P(real) {d['d_p_real']:.2f} (logit {d['d_logit']:+.3f}).")
     if d.get("percentile_real") is not None:
         lines.append(f"Its score is above {d['percentile_real']:.0f}% of held-out real images and "
                      f"{d['percentile_fake']:.0f}% of generated images.")
     if d.get("pred_name"):
         lines.append(f"The classifier sees a **{d['pred_name']}** ({100 * d['pred_prob']:.0f}%).")
-    if d.get("ood"):
-        lines.append(f"\n> ⚠️ **Out of distribution:** this image looks unlike Fashion-MNIST ({d['ood_reason']}); "
-                     f"the verdict means little.")
+    if d.get("ood") and d["verdict"] != "unlike the data":
+        lines.append(f"\n> ⚠️ **Out of distribution:** {d['ood_reason']}.")
     if d.get("preprocessing"):
         lines.append("\nPreprocessing: " + "; ".join(d["preprocessing"]) + ".")
     if d.get("notes"):
         lines.append("\nNotes: " + "; ".join(d["notes"]) + ".")
     if len(results) > 1:
         lines.append("\n" + _summary(results))
-    lines.append("\n" + (_trust_line(ctx) if d["scorer"] == "critic" else auc_markdown(ctx)))
+    lines.append("\n" + (_trust_line(ctx) if d["scorer"] in ("critic", "combined") else auc_markdown(ctx)))
     if failed:
         lines.append("\n**Not scored:** " + "; ".join(f"{n}: {m}" for n, m in failed))
     return "\n".join(lines)
 
 
 def _trust_line(ctx: AppContext) -> str:
-    """How far to trust the critic's answer, in one line (the tab's introduction says more)."""
+    """How far to trust the answer, in one line (the tab's introduction says more)."""
     m = ctx.critic.info.get("metrics", {}) if ctx.critic is not None else {}
     parts = [f"{m[v]['auc']:.3f} {what}" for v, what in (("clean", "on clean images"),
                                                          ("photo", "after a photo-like round trip")) if v in m]
     d_auc = _calibration_auc(ctx)
     game = f"; the game's D: {d_auc:.3f}" if d_auc is not None else ""
-    return f"_Critic's held-out ROC AUC: {', '.join(parts) or 'unknown'}{game}._"
+    det = ""
+    if ctx.detector is not None:
+        fams = ctx.detector.info.get("families") or []
+        v = ctx.detector.info.get("best_val_auc_mean")
+        det = (f" The detector learned from real images against this model and {len(fams)} other generator "
+               f"families" + (f" (validation ROC AUC {v:.3f})" if v is not None else "") +
+               "; docs/critic.md measures it on families it never saw.")
+    return f"_Critic's held-out ROC AUC: {', '.join(parts) or 'unknown'}{game}.{det}_"
 
 
 def _summary(results: list[dict]) -> str:
     """One paragraph over many images: how many look real, how many generated, and each verdict."""
     n_real = sum(d["verdict"] == "real" for d in results)
+    n_unlike = sum(d["verdict"] == "unlike the data" for d in results)
     mean = sum(d["p_real"] for d in results) / len(results)
     each = "; ".join(f"{d['image']}: {d['verdict']} ({d['p_real']:.2f})" for d in results)
-    n_fake = len(results) - n_real
+    n_fake = len(results) - n_real - n_unlike
     looks = (lambda k: f"{k} look{'s' if k == 1 else ''}")  # noqa: E731
-    return (f"**{len(results)} images: {looks(n_real)} real, {looks(n_fake)} generated** "
+    unlike = f", {n_unlike} unlike the data" if n_unlike else ""
+    return (f"**{len(results)} images: {looks(n_real)} real, {looks(n_fake)} generated{unlike}** "
             f"(mean P(real) {mean:.2f}). {each}. The table lists every number.")
 
 
@@ -229,7 +241,8 @@ def _saliency_items(ctx: AppContext, ok: list, scored: list) -> list[tuple[Image
                 sal = saliency_map(ctx.model, pre.tensor, critic=ctx.critic)
             else:
                 sal = saliency_map(ctx.model, pre.tensor, label=r.label_used)
-            items.append((overlay(pre.image28, sal), f"{name}: what the {r.scorer} looks at"))
+            who = "critic" if ctx.critic is not None else "discriminator"
+            items.append((overlay(pre.image28, sal), f"{name}: what the {who} looks at"))
         except Exception as e:  # noqa: BLE001 - saliency is a bonus, the score stands without it
             log.warning("saliency failed for %s: %s", name, e)
     return items
