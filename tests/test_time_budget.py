@@ -138,6 +138,10 @@ def test_a_budgeted_run_fits_its_length_refits_when_slower_and_ends_cooled_down(
     assert "fitted to a 0.5-minute budget" in card and "40 steps" in card
 
 
+def _row(r: dict) -> tuple:
+    return r["step"], r["lr_g"], r["d_loss"]
+
+
 @pytest.mark.parametrize("kill_at", [28, 36], ids=["stable-phase", "in-the-cool-down"])
 def test_resume_of_a_killed_budgeted_run_continues_the_same_schedule(
         kill_at: int, fake_fashion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,7 +161,7 @@ def test_resume_of_a_killed_budgeted_run_continues_the_same_schedule(
         assert run_main(_budget_args(fake_fashion, out)) == 130
     assert run_main(_budget_args(fake_fashion, out, "--resume")) == 0
     rows, ref_rows = read_jsonl(out / "metrics.jsonl"), read_jsonl(ref / "metrics.jsonl")
-    assert [(r["step"], r["lr_g"], r["d_loss"]) for r in rows] == [(r["step"], r["lr_g"], r["d_loss"]) for r in ref_rows]
+    assert [_row(r) for r in rows] == [_row(r) for r in ref_rows]
     opts, ref_opts = (json.loads((f / "training_options.json").read_text()) for f in (out, ref))
     assert opts["time_budget_fit"] == ref_opts["time_budget_fit"] and "resumes" not in opts
     g, g_ref = tensors(out / "generator.safetensors"), tensors(ref / "generator.safetensors")

@@ -473,3 +473,22 @@ def test_cpu_amp_turns_on_bf16_autocast_on_the_cpu(fake_fashion: Path, tmp_path:
     a, b = (tensors(runs[n] / "discriminator.safetensors") for n in runs)
     assert any(not torch.equal(a[k], b[k]) for k in a), "--cpu-amp changed nothing"
     assert json.loads((runs["bf16"] / "training_options.json").read_text())["cpu_amp"] is True
+
+
+def test_lr_cooldown_without_a_budget_is_warmup_stable_decay_and_resume_keeps_it(
+        fake_fashion: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--lr-cooldown 0.5 over 8 steps: 2 warm-up steps, the base rate, then a straight line to --lr-final."""
+    args = ("--lr-cooldown", "0.5", "--lr-warmup", "2", "--lr-final", "0.1", "--ckpt-every", "3")
+    out = tmp_path / "run"
+    assert run_main(tiny_args(fake_fashion, out, *args, steps=8)) == 0
+    lrs = [r["lr_g"] / 2e-4 for r in read_jsonl(out / "metrics.jsonl")]
+    assert lrs == pytest.approx([0.5, 1.0, 1.0, 1.0, 1.0, 0.7, 0.4, 0.1])
+    final = tensors(out / "generator.safetensors")
+    (out / "ckpts" / "ckpt-00000008.pt").unlink()  # as if killed after the step-6 checkpoint, in the decay
+    assert run_main(tiny_args(fake_fashion, out, *args, "--resume", steps=8)) == 0
+    assert [r["lr_g"] / 2e-4 for r in read_jsonl(out / "metrics.jsonl")] == lrs
+    assert all(torch.equal(final[k], v) for k, v in tensors(out / "generator.safetensors").items())
+    capsys.readouterr()
+    # a longer run moves the cool-down: say what the rate does at the step it resumes from
+    assert run_main(tiny_args(fake_fashion, out, *args, "--resume", steps=16)) == 0
+    assert "now spans 16 steps instead of 8, so the rate at step 8 goes from 0.1x to 1x" in capsys.readouterr().out

@@ -4,7 +4,8 @@
     train(TrainConfig(epochs=5, out="runs/x"))
 
 Modules: options (TrainConfig, TrainingError), run (set-up, resume), step (one D/G/EMA iteration),
-loop (train()), outputs (progress grids, evaluation, best/, the model folder), distributed (collectives).
+loop (train()), outputs (progress grids, evaluation, best/, the model folder), schedules (learning rate,
+EMA), budget (--time-budget's fitted length), distributed (collectives).
 """
 
 from .loop import train

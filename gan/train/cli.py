@@ -47,7 +47,8 @@ HELP = {
     "lr_g": "generator learning rate (Adam)", "lr_d": "discriminator learning rate (Adam)",
     "lr_schedule": "learning-rate schedule after warm-up: constant, cosine or linear decay",
     "lr_warmup": "steps of linear learning-rate warm-up (0 = none)",
-    "lr_final": "cosine/linear: the learning rate at the last step, as a fraction of the base rate",
+    "lr_final": "cosine, linear or --lr-cooldown: the learning rate at the last step, as a fraction of the base "
+                "rate",
     "beta1": "Adam beta1", "beta2": "Adam beta2",
     "ema": "keep an EMA copy of G (the one sampled and shipped)", "ema_beta": "EMA decay per G step",
     "ema_halflife_kimg": "EMA half-life in thousands of images (StyleGAN2-style; overrides --ema-beta; 0 = off)",
