@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from .modelcard import MARKER, write_model_card
+from .modelcard import GENERATED, write_model_card
 from .pretrained import GAN
 
 # (name, the command that computes it for a folder); run in this order, each optional
@@ -94,7 +94,7 @@ def publish(folder: str | Path, repo_id: str, *, private: bool = False, revision
     try:
         check_repo_id(repo_id)  # (push_folder reports a bad id)
         if (folder / "config.json").is_file() and (not readme.is_file() or
-                                                   MARKER in readme.read_text(encoding="utf-8")):
+                                                   GENERATED in readme.read_text(encoding="utf-8")):
             render_card(folder, repo_id=repo_id)  # hand-written cards are left alone
     except Exception as e:  # noqa: BLE001 - the card is documentation: push it as it is
         log_warning(f"model card not refreshed ({type(e).__name__}: {str(e)[:160]}); pushing it as it is")

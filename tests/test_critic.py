@@ -1,4 +1,4 @@
-"""The critic (gan.scoring.critic / refine), the upload round trips and the separation metrics.
+"""The critic (gan.scoring.critic / refine, `fashion-gan critic`), the upload round trips and the separation metrics.
 
 One tiny conditional GAN with random weights gets a critic refined in a few seconds (module fixture); the
 tests then read what it wrote, load it back, score with it, break it, and run the CLI.
@@ -95,9 +95,9 @@ def test_critic_files(folder: Path, meta: dict):
 
 def test_train_py_runs_the_critic_after_training():
     from gan.finish import EXTRAS, _writer
-    assert [name for name, _ in EXTRAS] == ["directions", "calibration", "critic"]
+    assert [name for name, _ in EXTRAS] == ["directions", "calibration", "critic", "detector"]
     assert _writer("critic") is write_critic
-    assert dict(EXTRAS)["critic"] == "python -m gan.scoring.critic"
+    assert dict(EXTRAS)["critic"] == "fashion-gan critic"
 
 
 def test_bad_options_are_refused(tmp_path: Path):
@@ -144,7 +144,7 @@ def test_stale_calibration_is_ignored(folder: Path, tmp_path: Path, test_images:
     with pytest.warns(UserWarning, match="other weights"):
         critic = load_critic(stale)
     assert critic is not None and critic.calibration is None and critic.auc is None
-    assert any("python -m gan.scoring.critic" in n for n in critic.notes)
+    assert any("fashion-gan critic" in n for n in critic.notes)
     model = GAN.from_pretrained(str(stale))
     [r] = score_images(model, test_images[:1], critic=critic)
     assert r.critic_calibrated is False and r.critic_percentile_real is None
@@ -170,13 +170,13 @@ def test_broken_or_missing_critic(folder: Path, tmp_path: Path, test_images: tor
 
 def test_cli(folder: Path, tmp_path: Path):
     tiny_gan(seed=1).save_pretrained(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "gan.scoring.critic", str(tmp_path), "--steps", "4", "--pool", "16",
+    r = subprocess.run([sys.executable, "-m", "gan", "critic", str(tmp_path), "--steps", "4", "--pool", "16",
                         "--n-val", "16", "--n-test", "32", "--n-train", "256", "--candidates", "refine"],
                        cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "<- kept" in r.stdout and "game D" in r.stdout and (tmp_path / CRITIC_FILE).is_file()
     assert load_critic(tmp_path).info["candidate"] == "refine"
-    bad = subprocess.run([sys.executable, "-m", "gan.scoring.critic", str(tmp_path / "missing")], cwd=ROOT,
+    bad = subprocess.run([sys.executable, "-m", "gan", "critic", str(tmp_path / "missing")], cwd=ROOT,
                          env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
