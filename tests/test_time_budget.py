@@ -221,13 +221,13 @@ def test_the_cooldown_default_follows_the_budget() -> None:
 
 @pytest.mark.slow
 def test_torchrun_ranks_agree_on_the_fitted_total(fake_fashion: Path, tmp_path: Path) -> None:
-    """Two gloo ranks with a real 3-second budget: rank 0 fits, both stop at its total (a disagreement would
+    """Two gloo ranks with a real 6-second budget: rank 0 fits, both stop at its total (a disagreement would
     leave one rank waiting at a collective until --ddp-timeout), and end with the same weights at lr_final."""
     from conftest import subprocess_env
     from test_ddp import RANK_WRAPPER
     wrapper = tmp_path / "rank_wrapper.py"
     wrapper.write_text(RANK_WRAPPER)
-    args = _epoch_args(fake_fashion, Path("run"), "--epochs", "100000", "--time-budget", "0.05",
+    args = _epoch_args(fake_fashion, Path("run"), "--epochs", "100000", "--time-budget", "0.1",
                        "--ddp-timeout", "60", "--ckpt-every", "50")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(wrapper),
            str(tmp_path), str(ROOT), *args]
