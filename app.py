@@ -28,12 +28,13 @@ from gan.app.generate import (View, class_reading, direction_groups, directions_
                               make_view, random_seed, render_latent, slider_states, variations_grid, view_from_npy,
                               view_from_share)
 from gan.app.inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError, class_choices
-from gan.app.interpolate import (MAX_FRAMES, Endpoint, endpoint_from_seed, endpoint_from_state, endpoint_from_view,
-                                 interpolate_path)
+from gan.app.interpolate import (MAX_FRAMES, Endpoint, PathResult, endpoint_from_seed, endpoint_from_state,
+                                 endpoint_from_view, interpolate_path)
 from gan.app.plots import directions_heatmap
 from gan.app.model_tab import (class_metrics_markdown, metrics_markdown, model_asset, model_card_markdown,
                                model_summary_markdown)
-from gan.app.project import DEFAULT_PROJECT_STEPS, MAX_PROJECT_STEPS, project_input
+from gan.app.project import DEFAULT_PROJECT_STEPS, project_input
+from gan.app.project_tab import build_project_tab
 from gan.app.score_tab import build_score_tab
 from gan.app.scratch import DELETE_CACHE
 from gan.app.scratch import png_file as _file
@@ -50,6 +51,7 @@ except (ModelFormatError, OSError) as e:  # no usable model at all: say which an
 NAMES = CTX.direction_names
 CHOICES = class_choices(CTX)
 CONCURRENCY = int(os.environ.get("GAN_APP_CONCURRENCY", "4"))
+HEAVY = dict(concurrency_limit=1, concurrency_id="heavy")  # projections: one at a time, sliders stay fast
 DEFAULT_SEED = 42
 CSS = """
 .crisp img { image-rendering: pixelated; }
@@ -63,7 +65,7 @@ def _view(base: dict | None, seed: Any, cls: Any, trunc: Any, vals: tuple) -> Vi
     """vals: the sliders' values in NAMES order, then the class morph's target and amount."""
     morph = list(vals[len(NAMES):]) + [None, 0.0]
     return make_view(CTX, seed, cls, trunc, list(vals[:len(NAMES)]), base=(base or {}).get("z"),
-                     morph_to=morph[0], morph=morph[1])
+                     morph_to=morph[0], morph=morph[1], tuned=(base or {}).get("tuned"))
 
 
 def _slider_updates(label: int | None) -> list[dict]:
@@ -96,7 +98,8 @@ def on_morph(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
 def _base_note(base: dict | None) -> dict:
     if not base:
         return gr.update(value="", visible=False)
-    return gr.update(value=f"Editing a pinned latent ({base.get('description', '')}); the seed is ignored. "
+    tuned = " with the copy of G tuned to it" if base.get("tuned") else ""
+    return gr.update(value=f"Editing a pinned latent ({base.get('description', '')}){tuned}; the seed is ignored. "
                            f"Change the seed or roll the dice to go back to seeds.", visible=True)
 
 
@@ -130,17 +133,18 @@ def on_reset(base: dict | None, seed: Any, cls: Any):
 
 @user_errors
 def on_variations(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
-    """4x4 grid of nearby latents."""
-    return _file(variations_grid(CTX, _view(base, seed, cls, trunc, vals)))
+    """4x4 grid of nearby latents (the image box is hidden until it has them)."""
+    return gr.update(value=_file(variations_grid(CTX, _view(base, seed, cls, trunc, vals))), visible=True)
 
 
 @user_errors
 def on_export(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
     """PNG, latent .npy and share string of the current view."""
     ex = export_view(CTX, _view(base, seed, cls, trunc, vals))
+    shown = [gr.update(value=str(ex.png), visible=True), gr.update(value=str(ex.npy), visible=True)]
     if ex.query is None:
-        return str(ex.png), str(ex.npy), "", ex.note
-    return str(ex.png), str(ex.npy), ex.query, f"[Open this view]({'?' + ex.query}) · {ex.note}"
+        return (*shown, gr.update(value="", visible=False), ex.note)
+    return (*shown, gr.update(value=ex.query, visible=True), f"[Open this view]({'?' + ex.query}) · {ex.note}")
 
 
 def _apply_view(view: View, notes: list[str], base: dict | None) -> tuple:
@@ -183,8 +187,8 @@ def on_page_load(request: gr.Request):
 
 # ---- endpoints (Generate/Project -> Interpolate) ---------------------------------------------------
 def _endpoint_outputs(ep: Endpoint):
-    return (ep.to_state(), "pinned", _file(render_latent(CTX, ep.z, ep.label, scale=4)), ep.description,
-            gr.Tabs(selected="interpolate"))
+    return (ep.to_state(), "pinned", gr.update(value=_file(render_latent(CTX, ep.z, ep.label, scale=4)), visible=True),
+            ep.description, gr.Tabs(selected="interpolate"))
 
 
 @user_errors
@@ -221,28 +225,24 @@ def on_interpolate(mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up
     a = _endpoint(mode_a, seed_a, cls_a, trunc, up_a, pin_a, prog("A"))
     b = _endpoint(mode_b, seed_b, cls_b, trunc, up_b, pin_b, prog("B"))
     more = [] if mode_c == "off" else [_endpoint(mode_c, seed_c, cls_c, trunc, up_c, pin_c, prog("C"))]
-    r = interpolate_path(CTX, a, b, frames, method, more=more, loop=bool(loop))
-    video = str(r.mp4) if r.mp4 else None
-    return str(r.gif), _file(r.strip), _file(r.plot), str(r.gif), video, video, r.summary(CTX)
+    return _path_outputs(interpolate_path(CTX, a, b, frames, method, more=more, loop=bool(loop)))
 
 
-# ---- Project handlers ----------------------------------------------------------------------------
-@user_errors
-def on_project(upload: str | None, cls: Any, steps: Any, progress=gr.Progress()):
-    """Find the latent (and class) that reconstructs an uploaded image."""
-    if not upload:
-        raise AppInputError("no image uploaded: choose a file first")
-    p = project_input(CTX, upload, cls, steps=steps,
-                        progress=lambda s, t: progress((s, t), desc="projecting"))
-    return _file(p.target), _file(p.reconstruction), _file(p.plot), p.markdown, p.endpoint.to_state()
+def _path_outputs(r: PathResult) -> tuple:
+    """The animation, the frames, the per-frame plot, the downloads (GIF and MP4) and the numbers of a path."""
+    return str(r.gif), _file(r.strip), _file(r.plot), [str(f) for f in (r.gif, r.mp4) if f], r.summary(CTX)
 
 
+FIRST_PATH = _path_outputs(interpolate_path(CTX, endpoint_from_seed(CTX, 1), endpoint_from_seed(CTX, 2)))  # on load
+
+
+# ---- Project -> Generate / Interpolate ---------------------------------------------------------------
 @user_errors
 def on_project_to_generate(state: dict | None):
-    """Open the projected latent in Generate (its sliders then edit it)."""
+    """Open the projection in Generate with its tuned G, if any (the sliders then move the garment itself)."""
     ep = endpoint_from_state(CTX, state)
-    base = {"z": ep.z.tolist(), "label": ep.label, "description": ep.description}
-    view = View(seed=0, label=ep.label, truncation=1.0, base=base["z"])
+    base = {"z": ep.z.tolist(), "label": ep.label, "description": ep.description, "tuned": state.get("tuned")}
+    view = View(seed=0, label=ep.label, truncation=1.0, base=base["z"], tuned=base["tuned"])
     return (*_apply_view(view, [], base), gr.Tabs(selected="generate"))
 
 
@@ -261,7 +261,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                 f"{' (⚠️ ' + CTX.source.warning + ')' if getattr(CTX.source, 'warning', None) else ''}"
                 " · details in the Model tab</sub>", elem_id="serving")
     base_state = gr.State(None)
-    pin_a, pin_b, pin_c, proj_state = gr.State(None), gr.State(None), gr.State(None), gr.State(None)
+    pin_a, pin_b, pin_c = gr.State(None), gr.State(None), gr.State(None)
     with gr.Tabs() as tabs:
         # ---------------- Generate ----------------
         with gr.Tab("Generate", id="generate"):
@@ -314,13 +314,13 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                         to_c = gr.Button("Use as endpoint C")
                     var_btn = gr.Button("Show 16 nearby variations")
                     grid = gr.Image(label="Nearby variations (top-left: current)", format="png", interactive=False,
-                                    elem_classes=["crisp"], height=300)
+                                    elem_classes=["crisp"], height=300, visible=False)
                     with gr.Accordion("Share & download", open=False):
                         export_btn = gr.Button("Make PNG, latent .npy and share link", elem_id="export-btn")
                         with gr.Row():
-                            png_file = gr.File(label="PNG", interactive=False)
-                            npy_file = gr.File(label="latent .npy", interactive=False)
-                        share_box = gr.Textbox(label="Share string", buttons=["copy"], interactive=False)
+                            png_file = gr.File(label="PNG", interactive=False, visible=False)
+                            npy_file = gr.File(label="latent .npy", interactive=False, visible=False)
+                        share_box = gr.Textbox(label="Share string", buttons=["copy"], interactive=False, visible=False)
                         share_link = gr.Markdown()
                         restore_box = gr.Textbox(label="Restore a view", placeholder="seed=42&label=8&area=1.5 or JSON",
                                                  elem_id="restore-box")
@@ -347,7 +347,7 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                                            type="filepath")
                         with gr.Group(visible=False) as g_pin:
                             e_prev = gr.Image(label=f"Pinned latent {tag}", interactive=False, height=120,
-                                              elem_classes=["crisp"])
+                                              visible=False, elem_classes=["crisp"], elem_id=f"pin-{tag}")
                             e_desc = gr.Markdown("_Nothing pinned yet: use 'Use as endpoint' in Generate or Project._")
                         mode.change(_mode_visibility, mode, [g_seed, g_img, g_pin], show_progress="hidden",
                                     api_visibility="private")
@@ -358,51 +358,31 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
                 i_trunc = gr.Slider(*L.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation (seed endpoints)")
                 i_loop = gr.Checkbox(False, label="Loop back to A", elem_id="interp-loop")
             i_btn = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
+            # on load: the default path (seed 1 -> seed 2), computed once at start-up
+            first_gif, first_strip, first_plot, first_files, first_numbers = FIRST_PATH
             with gr.Row():
-                i_gif = gr.Image(label="Animation", interactive=False, elem_id="interp-gif", elem_classes=["crisp"],
-                                 height=300)
-                i_plot = gr.Image(label="D's P(real) and the classifier's class probabilities per frame",
+                with gr.Column():
+                    i_gif = gr.Image(first_gif, label="Animation", interactive=False, elem_id="interp-gif",
+                                     elem_classes=["crisp"], height=300)
+                    i_files = gr.File(first_files, label="Download: GIF and MP4", file_count="multiple",
+                                      interactive=False, elem_id="interp-files")
+                i_plot = gr.Image(first_plot, label="D's P(real) and the classifier's class probabilities per frame",
                                   interactive=False, show_label=False)
-            i_strip = gr.Image(label="Frames", interactive=False, elem_classes=["crisp"])
-            with gr.Row():
-                i_file = gr.File(label="GIF download", interactive=False, elem_id="interp-file")
-                i_mp4_file = gr.File(label="MP4 download", interactive=False, elem_id="interp-mp4-file")
-            i_video = gr.Video(label="MP4", interactive=False, elem_id="interp-mp4", height=300)
+            i_strip = gr.Image(first_strip, label="Frames", interactive=False, elem_classes=["crisp"])
             with gr.Accordion("Per-frame numbers", open=False):
-                i_json = gr.JSON(label="Per-frame numbers")
+                i_json = gr.JSON(first_numbers, label="Per-frame numbers")
         # ---------------- Score ----------------
         with gr.Tab("Score", id="score"):
             build_score_tab(CTX)
         # ---------------- Project ----------------
         with gr.Tab("Project", id="project"):
-            gr.Markdown("Find the latent (and class) whose generated image best matches yours (GAN inversion by "
-                        "gradient descent on z, as StyleGAN's projector).")
-            with gr.Row():
-                with gr.Column():
-                    p_up = gr.File(label="Image to project", file_types=["image"], type="filepath", elem_id="proj-file")
-                    p_cls = gr.Dropdown([AUTO_CLASS, *CTX.model.class_names] if CHOICES else [AUTO_CLASS],
-                                        value=AUTO_CLASS, label="Class", visible=bool(CHOICES),
-                                        info="'auto' tries every class and keeps the best")
-                    p_steps = gr.Slider(25, MAX_PROJECT_STEPS, value=DEFAULT_PROJECT_STEPS, step=25,
-                                        label="Optimisation steps")
-                    p_btn = gr.Button("Project", variant="primary", elem_id="proj-btn")
-                    p_md = gr.Markdown(elem_id="proj-result")
-                with gr.Column():
-                    with gr.Row():
-                        p_target = gr.Image(label="Target (as D sees it)", interactive=False, elem_classes=["crisp"])
-                        p_recon = gr.Image(label="Reconstruction", interactive=False, elem_classes=["crisp"],
-                                           elem_id="proj-recon")
-                    p_plot = gr.Image(label="Loss per step", interactive=False)
-                    with gr.Row():
-                        p_edit = gr.Button("Edit in Generate")
-                        p_to_a = gr.Button("Use as endpoint A")
-                        p_to_b = gr.Button("Use as endpoint B")
+            proj = build_project_tab(CTX, demo, CHOICES, HEAVY)
         # ---------------- Game ----------------
         with gr.Tab("Game", id="game"):
             build_game_tab(demo)
         # ---------------- Model ----------------
         with gr.Tab("Model", id="model"):
-            gr.Markdown(model_summary_markdown(CTX))
+            gr.Markdown(model_summary_markdown(CTX), elem_id="model-summary")
             with gr.Row():
                 for asset, label in (("samples.png", "Samples"), ("progress.gif", "Training progress")):
                     path = model_asset(CTX, asset)
@@ -454,18 +434,16 @@ with gr.Blocks(title="Fashion-MNIST GAN", delete_cache=DELETE_CACHE) as demo:
     to_a.click(on_view_to_endpoint, view_inputs, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
     to_b.click(on_view_to_endpoint, view_inputs, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
     to_c.click(on_view_to_endpoint, view_inputs, [pin_c, mode_c, prev_c, desc_c, tabs], api_visibility="private")
-    heavy = dict(concurrency_limit=1, concurrency_id="heavy")  # projections: one at a time, sliders stay fast
+    heavy = HEAVY
     i_btn.click(on_interpolate, [mode_a, seed_a, cls_a, up_a, pin_a, mode_b, seed_b, cls_b, up_b, pin_b, i_trunc,
                                  i_method, i_frames, mode_c, seed_c, cls_c, up_c, pin_c, i_loop],
-                [i_gif, i_strip, i_plot, i_file, i_video, i_mp4_file, i_json],
+                [i_gif, i_strip, i_plot, i_files, i_json],
                 api_visibility="private", **heavy)
 
 
-    p_btn.click(on_project, [p_up, p_cls, p_steps], [p_target, p_recon, p_plot, p_md, proj_state],
-                api_visibility="private", **heavy)
-    p_edit.click(on_project_to_generate, proj_state, [*restore_outputs, tabs], api_visibility="private")
-    p_to_a.click(on_state_to_endpoint, proj_state, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
-    p_to_b.click(on_state_to_endpoint, proj_state, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
+    proj.edit.click(on_project_to_generate, proj.state, [*restore_outputs, tabs], api_visibility="private")
+    proj.to_a.click(on_state_to_endpoint, proj.state, [pin_a, mode_a, prev_a, desc_a, tabs], api_visibility="private")
+    proj.to_b.click(on_state_to_endpoint, proj.state, [pin_b, mode_b, prev_b, desc_b, tabs], api_visibility="private")
 
     register_api(CTX, heavy=heavy)  # /generate, /interpolate, /score, /project: gr.api, typed by signature
 

@@ -229,19 +229,35 @@ def test_pullover_lists_its_attribute_sliders_and_one_keeps_the_class(browser, s
         page.close()
 
 
+def _downloads(page) -> list[str]:
+    """The hrefs of the Interpolate tab's download links (the GIF and the MP4)."""
+    return page.eval_on_selector_all("#interp-files a", "els => els.map(e => e.href)")
+
+
+def _interpolate(page) -> list[str]:
+    """Press Interpolate and wait for the new path's downloads (the tab shows a default path until then)."""
+    page.wait_for_selector("#interp-files a", timeout=60_000)
+    before = _downloads(page)
+    page.click("#interpolate-btn")
+    page.wait_for_function("(old) => { const now = [...document.querySelectorAll('#interp-files a')].map(e => e.href);"
+                           " return now.length > 0 && now.every(h => !old.includes(h)); }", arg=before,
+                           timeout=120_000)
+    page.wait_for_function("() => { const i = document.querySelector('#interp-gif img'); "
+                           "return i && i.src.endsWith('.gif'); }", timeout=60_000)
+    return _downloads(page)
+
+
 def test_interpolating_through_three_stops_gives_a_gif_and_an_mp4(page, server):
     _open(page, server)
     page.click("button[role=tab]:has-text('Interpolate')")
     page.click("#mode-C label:has-text('seed')")
     page.click("#interp-loop input")
-    page.click("#interpolate-btn")
-    page.wait_for_selector("#interp-mp4 video", timeout=120_000)
-    page.wait_for_selector("#interp-file a", timeout=60_000)
-    video = page.eval_on_selector("#interp-mp4 video", "el => el.src")
-    data = _image_bytes(page, video)
-    assert data[4:8] == b"ftyp"  # an MP4 container
-    gif = _image_bytes(page, page.eval_on_selector("#interp-file a", "el => el.href"))
+    links = _interpolate(page)
+    mp4 = _image_bytes(page, next(h for h in links if h.endswith(".mp4")))
+    assert mp4[4:8] == b"ftyp"  # an MP4 container
+    gif = _image_bytes(page, next(h for h in links if h.endswith(".gif")))
     assert gif[:6] == b"GIF89a"
+    assert gif == _image_bytes(page, _src(page, "#interp-gif img"))  # the animation shown is the GIF offered
     page.screenshot(path=str(ARTIFACTS / "browser_interpolate_three_stops.png"), full_page=True)
 
 
@@ -263,13 +279,20 @@ def test_share_link_restores_the_view(page, server):
     assert restored == api.read_bytes() and restored != other.read_bytes()
 
 
+def _score_result_names(page, *names: str) -> str:
+    """Wait until the Score tab's result names every file in names (it shows scored examples until then)."""
+    page.wait_for_function("(names) => { const r = document.querySelector('#score-result');"
+                           " return r && names.every(n => r.innerText.includes(n)); }", arg=list(names),
+                           timeout=60_000)
+    return page.inner_text("#score-result")
+
+
 def test_uploading_an_image_shows_a_score(page, server):
     _open(page, server)
     page.click("button[role=tab]:has-text('Score')")
-    page.set_input_files("#score-files input[type=file]", str(EXAMPLE))
-    page.click("#score-btn")
-    page.wait_for_selector("#score-result h3", timeout=60_000)
-    text = page.inner_text("#score-result")
+    assert EXAMPLE.name not in page.inner_text("#score-result")
+    page.set_input_files("#score-files input[type=file]", str(EXAMPLE))  # scored as it arrives: no button press
+    text = _score_result_names(page, EXAMPLE.name)
     m = re.search(r"P\(real\) = ([0-9.]+)", text)
     assert m and 0.0 <= float(m.group(1)) <= 1.0, text
     assert EXAMPLE.name in text
@@ -290,9 +313,7 @@ def test_score_tab_tells_a_generated_png_from_a_real_image(browser, critic_app_s
         page.click("button[role=tab]:has-text('Score')")
         assert "critic" in page.inner_text("#score-intro").lower()
         page.set_input_files("#score-files input[type=file]", [str(EXAMPLE), str(generated)])
-        page.click("#score-btn")
-        page.wait_for_selector("#score-result h3", timeout=60_000)
-        text = page.inner_text("#score-result")
+        text = _score_result_names(page, EXAMPLE.name, generated.name)
         verdicts = dict(re.findall(r"([\w.]+\.png): (real|generated) \(", text))
         assert verdicts == {EXAMPLE.name: "real", generated.name: "generated"}, text
         assert "2 images: 1 looks real, 1 looks generated" in text and "game's discriminator" in text
@@ -307,8 +328,7 @@ def test_bad_upload_shows_a_short_error(page, server, tmp_path):
     fake.write_text("not an image at all")
     _open(page, server)
     page.click("button[role=tab]:has-text('Score')")
-    page.set_input_files("#score-files input[type=file]", str(fake))
-    page.click("#score-btn")
+    page.set_input_files("#score-files input[type=file]", str(fake))  # the upload itself is checked
     toast = page.wait_for_selector("[data-testid='toast-body']", timeout=30_000)
     assert "notes.png: not an image" in toast.inner_text()
     page.screenshot(path=str(ARTIFACTS / "browser_score_error.png"))
@@ -317,13 +337,11 @@ def test_bad_upload_shows_a_short_error(page, server, tmp_path):
 def test_interpolation_gives_a_gif(page, server):
     _open(page, server)
     page.click("button[role=tab]:has-text('Interpolate')")
-    page.click("#interpolate-btn")
-    page.wait_for_function("() => { const i = document.querySelector('#interp-gif img'); "
-                           "return i && i.src.endsWith('.gif'); }", timeout=60_000)
+    page.fill("#seed-B input", "7")
+    links = _interpolate(page)
     gif = page.request.get(_src(page, "#interp-gif img"))
     assert gif.ok and gif.body()[:6] == b"GIF89a"
-    link = page.wait_for_selector("#interp-file a", timeout=30_000)
-    assert link.get_attribute("href").endswith(".gif")
+    assert any(h.endswith(".gif") for h in links)
     _images_loaded(page, "#interp-gif")
     page.screenshot(path=str(ARTIFACTS / "browser_interpolate.png"), full_page=True)
 
@@ -333,9 +351,8 @@ def test_generate_to_interpolation_endpoint(page, server):
     page.wait_for_function("() => document.querySelector('#seed input').value === '5'", timeout=30_000)
     page.click("text=Use as endpoint A")
     page.wait_for_selector("#mode-A input[value=pinned]:checked", timeout=30_000)
-    page.click("#interpolate-btn")
-    page.wait_for_function("() => { const i = document.querySelector('#interp-gif img'); "
-                           "return i && i.src.endsWith('.gif'); }", timeout=60_000)
+    _images_loaded(page, "#pin-A")  # the pinned latent's preview, hidden until something is pinned
+    _interpolate(page)
 
 
 def test_projecting_an_upload_finds_a_latent_and_class(page, server):

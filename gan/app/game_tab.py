@@ -303,6 +303,20 @@ play a single update of one player; the controls apply from the next update, eve
 Each page runs its own game, up to {steps:,} updates or {minutes:.0f} minutes."""
 
 
+@functools.lru_cache(maxsize=1)
+def starting_position() -> tuple[Image.Image | None, Image.Image | None]:
+    """(main image, charts) of the default game before its first update, drawn once per process: what the tab
+    shows on load (Play then starts from this very position: a new game is seeded the same way)."""
+    try:
+        opts = RunOptions(data="ring", settings=PRESETS["default"].settings("toy"), nets=preset("default").nets,
+                          caps=CAPS)
+        session = make_session(opts)
+        return main_image(session), charts(session)
+    except Exception as e:  # noqa: BLE001 - a preview must not keep the app from starting
+        log.warning("no starting position for the Game tab: %s", e)
+        return None, None
+
+
 def build_game_tab(demo: gr.Blocks | None = None) -> None:
     """Lay out the Game tab inside the current gr.Tab and wire its events (demo: stop a page's game on unload)."""
     if demo is not None:
@@ -341,11 +355,13 @@ def build_game_tab(demo: gr.Blocks | None = None) -> None:
                 step_g = gr.Button("Step G", elem_id="game-step-g")
                 reset = gr.Button("Reset", elem_id="game-reset")
         with gr.Column(scale=2):
-            readout = gr.Markdown(_readout(None), elem_id="game-readout")
+            first_main, first_charts = starting_position()
+            readout = gr.Markdown(_readout(None, "The pictures show the starting position: D has learned nothing yet."
+                                           if first_main is not None else ""), elem_id="game-readout")
             with gr.Row():
-                main = gr.Image(label="The game now", interactive=False, elem_id="game-main", height=380,
-                                buttons=["download"])
-                chart = gr.Image(label="Charts", interactive=False, elem_id="game-charts", height=380,
+                main = gr.Image(first_main, label="The game now", interactive=False, elem_id="game-main",
+                                height=380, buttons=["download"])
+                chart = gr.Image(first_charts, label="Charts", interactive=False, elem_id="game-charts", height=380,
                                  buttons=["download"])
             hist = gr.Image(label="D's read-out over time", interactive=False, visible=False, elem_id="game-hist",
                             buttons=["download"])

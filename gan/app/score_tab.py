@@ -88,9 +88,9 @@ def build_score_tab(ctx: AppContext) -> None:
                                       elem_id="score-files")
                     s_btn = gr.Button("Score again", elem_id="score-btn")
                 with gr.Tab("Draw"):
-                    s_sketch = gr.Sketchpad(label="Draw a garment (pick the brush on the left)", canvas_size=(280, 280), type="numpy",
-                                            brush=gr.Brush(colors=["#000000"], color_mode="fixed",
-                                                           default_size=14))
+                    s_sketch = gr.Sketchpad(label="Draw a garment (pick the brush on the left)", canvas_size=(280, 280),
+                                            type="numpy", brush=gr.Brush(colors=["#000000"], color_mode="fixed",
+                                                                         default_size=14))
                     s_sketch_btn = gr.Button("Score drawing", variant="primary")
             s_examples = gr.Gallery(value=example_gallery(), label="Examples: click one to score it",
                                     columns=5, height="auto", allow_preview=False, object_fit="contain",
