@@ -24,7 +24,8 @@ from .pretrained import GAN
 EXTRAS = (("directions", "fashion-gan directions"),
           ("calibration", "python -m gan.scoring"),
           ("critic", "fashion-gan critic"),
-          ("detector", "fashion-gan finish --only detector"))
+          ("detector", "fashion-gan finish --only detector"),
+          ("encoder", "fashion-gan finish --only encoder"))
 
 
 def _writer(name: str) -> Callable[[Path], Path]:
@@ -41,6 +42,9 @@ def _writer(name: str) -> Callable[[Path], Path]:
     if name == "detector":
         from .scoring.detector_train import write_detector
         return write_detector
+    if name == "encoder":
+        from .latent.encoder_train import write_encoder
+        return write_encoder
     raise ValueError(f"unknown extra {name!r}; one of {', '.join(n for n, _ in EXTRAS)}")
 
 

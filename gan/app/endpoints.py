@@ -9,7 +9,7 @@ parameters and return values from the type hints below, so this module must not 
         -> GIF, PNG strip, PNG plot, dict
     /interpolate_path(seeds, classes, method, frames, truncation, loop) -> GIF, MP4, PNG strip, PNG plot, dict
     /directions() -> list of sliders (name, kind, label, range, classes, measured effects)
-    /score(image) -> dict, PNG          /project(image, class_name, steps) -> PNG, dict
+    /score(image) -> dict, PNG          /project(image, class_name, steps, method, budget_s) -> PNG, dict
     /noop(x) -> x                       (undocumented: the round trip benchmarks/app_latency.py and serve_load.py
                                          compare with)
 """
@@ -33,7 +33,7 @@ from .batching import render_views
 from .generate import directions_list, generate_view, make_view
 from .inputs import AUTO_CLASS, RANDOM_CLASS, AppInputError
 from .interpolate import endpoint_from_seed, interpolate_path
-from .project import DEFAULT_PROJECT_STEPS, project_input
+from .project import project_input
 from .score import score_inputs
 from .scratch import save_png, served_dir, served_root
 
@@ -243,19 +243,25 @@ class Api:
         return report.results[0], png_result(report.seen[0][0])
 
     @user_errors
-    def project(self, image: FileData, class_name: str = AUTO_CLASS,
-                steps: int = DEFAULT_PROJECT_STEPS) -> tuple[FileData, dict]:
-        """Project an image file into the latent space: the reconstruction and its latent, class and loss.
+    def project(self, image: FileData, class_name: str = AUTO_CLASS, steps: int | None = None,
+                method: str = "auto", budget_s: float | None = None) -> tuple[FileData, dict]:
+        """Project an image file into the latent space: the reconstruction and its latent, class and error.
 
         Args:
             image: an image file (as for /score).
             class_name: a class name or index, or "auto" to try the likeliest classes and keep the best.
-            steps: optimisation steps, 2..1000.
+            steps: steps of the z optimisation, 2..1000: the refinement after the encoder (default 20), or the
+                whole optimisation for method "optimise" (default 150).
+            method: "auto" (the best stage within budget_s), "encoder", "refine", "tune" (the encoder, a
+                refinement of z, then a copy of G tuned to the image) or "optimise" (z alone, no encoder).
+            budget_s: seconds of computation for "auto" (default 0.3, at most 30).
         Returns:
-            the reconstruction (PNG) and a dict (label, class_name, loss, mse, steps, seconds, candidates, z).
+            the reconstruction (PNG) and a dict: label, class_name, loss, mse, rms (pixel RMS error as a fraction
+            of the range), feature_distance, steps, seconds, candidates, z, preprocessing, method, stage (the last
+            stage that ran), tuned, budget_s, and stages ({stage: {steps, seconds}}).
         """
         path, _ = uploaded(image)
-        p = project_input(self.ctx, path, class_name, steps=steps)
+        p = project_input(self.ctx, path, class_name, steps=steps, method=method, budget_s=budget_s, plot=False)
         return png_result(p.reconstruction), p.summary
 
     @staticmethod

@@ -16,6 +16,7 @@ from ..visualize import grid_image
 from .context import IMAGE_SCALE, AppContext
 from .inputs import RANDOM_CLASS, AppInputError, check_latent, parse_class, parse_float, parse_seed
 from .scratch import scratch_dir
+from .tuned import TUNED
 
 VARIATION_STRENGTH = 0.75  # std of the noise added to z for the "nearby variations" grid
 
@@ -31,6 +32,7 @@ class View:
     base: list[float] | None = None  # a projected / uploaded latent that replaces the seed's
     morph_to: int | None = None  # class morph: G's class input moves from label towards this class ...
     morph: float = 0.0  # ... by this much (0: label, 1: morph_to)
+    tuned: str | None = None  # with a pinned latent: key of the copy of G tuned to it (gan.app.tuned), if any
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Rendered:
 
 def make_view(ctx: AppContext, seed: Any, class_choice: Any = RANDOM_CLASS, truncation: Any = 1.0,
               slider_values: list[Any] | dict[str, Any] | None = None, base: list[float] | None = None,
-              morph_to: Any = None, morph: Any = 0.0) -> View:
+              morph_to: Any = None, morph: Any = 0.0, tuned: str | None = None) -> View:
     """Validate raw UI/API values into a View (slider_values in direction order, or by name).
 
     By name (the API), a non-zero slider that does not act on the view's class is an error that says which
@@ -81,7 +83,8 @@ def make_view(ctx: AppContext, seed: Any, class_choice: Any = RANDOM_CLASS, trun
     if morph_to not in (None, "", "-", "none") and ctx.conditional:
         target = parse_class(ctx, morph_to, s)
         amount = parse_float("class morph", morph, 0.0, 1.0, default=0.0)
-    return View(seed=s, label=label, truncation=trunc, sliders=sliders, base=base, morph_to=target, morph=amount)
+    return View(seed=s, label=label, truncation=trunc, sliders=sliders, base=base, morph_to=target, morph=amount,
+                tuned=str(tuned) if tuned and base is not None else None)
 
 
 def view_latent(ctx: AppContext, view: View) -> torch.Tensor:
@@ -110,13 +113,20 @@ def view_class_input(ctx: AppContext, view: View) -> torch.Tensor | None:
     return emb if offset is None else emb + offset
 
 
+def view_generator(ctx: AppContext, view: View) -> torch.nn.Module:
+    """What draws a view: the copy of G tuned to its projected garment while the session keeps it, else the model."""
+    return (TUNED.get(view.tuned) if view.tuned else None) or ctx.model
+
+
 def render_latent(ctx: AppContext, z: torch.Tensor, label: int | None, scale: int = IMAGE_SCALE,
-                  emb: torch.Tensor | None = None) -> Image.Image:
-    """Crisp upscaled PIL image of one latent (z_dim,) and label (or an explicit class input emb)."""
+                  emb: torch.Tensor | None = None, model: torch.nn.Module | None = None) -> Image.Image:
+    """Crisp upscaled PIL image of one latent (z_dim,) and label (or an explicit class input emb), drawn by model
+    (default: the served model's G)."""
+    model = model if model is not None else ctx.model
     if emb is None:
-        x = L.render_path(ctx.model, z.reshape(1, -1), label)[0]  # (1, 28, 28) in [-1, 1]
+        x = L.render_path(model, z.reshape(1, -1), label)[0]  # (1, 28, 28) in [-1, 1]
     else:
-        x = L.render(ctx.model, z.reshape(1, -1), emb.reshape(1, -1))[0]
+        x = L.render(model, z.reshape(1, -1), emb.reshape(1, -1))[0]
     return L.to_pil(x, scale)
 
 
@@ -124,7 +134,7 @@ def generate_view(ctx: AppContext, view: View) -> Rendered:
     """Render a view: the image the Generate tab shows and the latent (and class input) behind it."""
     z = view_latent(ctx, view)
     emb = view_class_input(ctx, view)
-    return Rendered(render_latent(ctx, z, view.label, emb=emb), z, view.label, emb)
+    return Rendered(render_latent(ctx, z, view.label, emb=emb, model=view_generator(ctx, view)), z, view.label, emb)
 
 
 def class_reading(ctx: AppContext, view: View, top: int = 3) -> str:
@@ -136,7 +146,7 @@ def class_reading(ctx: AppContext, view: View, top: int = 3) -> str:
     z, emb = view_latent(ctx, view), view_class_input(ctx, view)
     emb = L.class_embedding(ctx.model, view.label) if emb is None else emb
     with torch.no_grad():
-        p = torch.softmax(clf(L.render(ctx.model, z.reshape(1, -1), emb.reshape(1, -1))), 1)[0]
+        p = torch.softmax(clf(L.render(view_generator(ctx, view), z.reshape(1, -1), emb.reshape(1, -1))), 1)[0]
     best = p.argsort(descending=True)[:top].tolist()
     return ", ".join(f"{ctx.model.class_names[i]} {float(p[i]):.0%}" for i in best)
 
@@ -153,7 +163,8 @@ def variations_grid(ctx: AppContext, view: View, *, n: int = 16, strength: float
     zs = z.reshape(1, -1) + strength * torch.randn(n, ctx.model.z_dim, generator=g)
     zs[0] = z  # top-left: the current image
     emb = view_class_input(ctx, view)
-    imgs = L.render_path(ctx.model, zs, view.label) if emb is None else L.render(ctx.model, zs, emb.expand(n, -1))
+    G = view_generator(ctx, view)
+    imgs = L.render_path(G, zs, view.label) if emb is None else L.render(G, zs, emb.expand(n, -1))
     return grid_image(imgs, nrow=int(math.sqrt(n)), scale=4, padding=2)
 
 

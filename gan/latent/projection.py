@@ -74,7 +74,8 @@ def image_to_target(image, *, resolution: int = 28, channels: int = 1, invert: b
     return x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1).contiguous()
 
 
-def _check_target(target: torch.Tensor, G: nn.Module) -> torch.Tensor:
+def check_target(target: torch.Tensor, G: nn.Module) -> torch.Tensor:
+    """target as (C, R, R) float in [-1, 1] for G (uint8 is converted); ValueError naming the shape or range."""
     shape = (G.cfg.channels, G.cfg.resolution, G.cfg.resolution)
     t = torch.as_tensor(target)
     if t.dtype == torch.uint8:
@@ -93,7 +94,8 @@ def _check_target(target: torch.Tensor, G: nn.Module) -> torch.Tensor:
     return t
 
 
-def _classifier(model: nn.Module, classifier) -> nn.Module | None:
+def resolve_classifier(model: nn.Module, classifier) -> nn.Module | None:
+    """The classifier to use: the given one, or the metric classifier for 'auto' (None when it does not fit)."""
     if classifier != "auto":
         return classifier
     from ..classifier import metric_classifier
@@ -101,7 +103,7 @@ def _classifier(model: nn.Module, classifier) -> nn.Module | None:
 
 
 @dataclass
-class _Objective:
+class Objective:
     """Pixel MSE to the target, optionally a feature distance in the classifier's embedding, and a |z| prior."""
 
     G: nn.Module
@@ -150,7 +152,7 @@ def _starting_points(G: nn.Module, tgt: torch.Tensor, cands: list[int | None], s
     return zp[keep], None if yp is None else yp[keep]
 
 
-def _optimise(objective: _Objective, z: torch.Tensor, y: torch.Tensor | None, steps: int, lr_peak: float, *,
+def _optimise(objective: Objective, z: torch.Tensor, y: torch.Tensor | None, steps: int, lr_peak: float, *,
               decay: bool, features: bool, history: list[float], on_step: Callable[[], None]) -> torch.Tensor:
     """Adam on z alone (G's weights are neither touched nor differentiated), optionally with cosine decay."""
     z = z.clone().requires_grad_(True)
@@ -189,10 +191,10 @@ def project(model: nn.Module, target: torch.Tensor, *, label: int | None = None,
     """Invert the generator: the z (and class) whose image matches target (C, R, R) in [-1, 1]."""
     t_start = time.time()
     G = generator_of(model)
-    tgt = _check_target(target, G).unsqueeze(0)  # (1, C, R, R)
+    tgt = check_target(target, G).unsqueeze(0)  # (1, C, R, R)
     _check_args(G, num_steps, starts, label)
     need_clf = feature_weight > 0 or (G.cfg.num_classes and label is None)
-    clf = _classifier(model, classifier) if need_clf else None
+    clf = resolve_classifier(model, classifier) if need_clf else None
     gen = torch.Generator().manual_seed(int(seed))
     done = [0]
 
@@ -206,7 +208,7 @@ def project(model: nn.Module, target: torch.Tensor, *, label: int | None = None,
     try:
         with torch.no_grad():
             tgt_feat = clf.features(tgt) if clf is not None and feature_weight > 0 else None
-        objective = _Objective(G, tgt, clf, tgt_feat, feature_weight, reg_weight)
+        objective = Objective(G, tgt, clf, tgt_feat, feature_weight, reg_weight)
         cands = _candidate_classes(G, tgt, clf, label, starts, gen)  # (1) candidate classes
         z0, y0 = _starting_points(G, tgt, cands, starts, gen)  # (2) starting points
         # (3) multi-start search: every start of every candidate class in one batch

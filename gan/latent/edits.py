@@ -1,0 +1,53 @@
+"""Do the sliders act on projected garments as on samples? The slider check with each image's own generator.
+
+A projection (gan.latent.inversion) gives every image its z, its class and the generator that draws it (G, or
+a copy tuned to that image). The check of ``gan.latent.effects`` (own attribute >= 1 sd at +3, no other more
+than half as much, class kept) is measured here on such images: each rendered with its own generator at 0 and
+at +3 along a slider, the attribute changes pooled over the images of one class.
+
+    eff = projected_shift_effect(inversions, directions, "width", 2, classifier, ref, class_names)
+    CHECK.failures(eff, "width")                # [] when the slider passes for class 2 on these images
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .attributes import Reference
+from .directions import LABEL_STEP, Directions
+from .effects import Measured, ShiftEffect, compare, measure_batch
+
+
+def _concat(parts: list[Measured]) -> Measured:
+    attrs = {a: torch.cat([p.attrs[a] for p in parts]) for a in parts[0].attrs}
+    pred = None if parts[0].pred is None else torch.cat([p.pred for p in parts])
+    logits = None if parts[0].logits is None else torch.cat([p.logits for p in parts])
+    return Measured(attrs, pred, logits)
+
+
+@torch.no_grad()
+def measure_projected(inversions: list, classifier: nn.Module | None, offsets: torch.Tensor | None = None,
+                      emb_offsets: torch.Tensor | None = None) -> Measured:
+    """Attributes and class readings of projected images (each with its own generator), moved by offsets (B, z_dim)."""
+    parts = []
+    for i, r in enumerate(inversions):
+        z = r.z.reshape(1, -1) + (0 if offsets is None else offsets[i:i + 1])
+        y = None if r.label is None else torch.tensor([int(r.label)])
+        parts.append(measure_batch(r.generator, z, y, classifier,
+                                   emb_offset=None if emb_offsets is None else emb_offsets[i:i + 1]))
+    return _concat(parts)
+
+
+def projected_shift_effect(inversions: list, d: Directions, name: str, label: int, classifier: nn.Module | None,
+                           ref: Reference, class_names: list[str], *, base: Measured | None = None) -> ShiftEffect:
+    """The effect of slider `name` at +LABEL_STEP on the projected images of class `label` (inversions of it)."""
+    if not inversions:
+        raise ValueError(f"no projected images of class {label} to measure slider {name!r} on")
+    n = len(inversions)
+    y = torch.full((n,), int(label), dtype=torch.long)
+    emb = d.embedding_steps(name, y, n)
+    base = base if base is not None else measure_projected(inversions, classifier)
+    moved = measure_projected(inversions, classifier, LABEL_STEP * d.steps(name, y, n),
+                              None if emb is None else LABEL_STEP * emb)
+    return compare(base, moved, y, ref, class_names)
