@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-family", type=int, default=400, help="--lofo: test images per family and view (default: 400)")
     p.add_argument("--detector-steps", type=int, default=None, help="--lofo: detector steps (default: its own)")
     p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated)")
+    p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")
     args = p.parse_args(argv)
     if args.lofo:
         from lofo import main_lofo

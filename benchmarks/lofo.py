@@ -6,8 +6,10 @@ For every zoo family F (``gan.zoo``): train the detector and fit the verdict's c
 (nothing of F is used: not its training split, not its validation share), then score F's *test* split
 against real *test* images through the app's upload path: each image is written as the file a user
 uploads (a PNG at 1x, 2x, 4x or 8x, or the photo-like JPEG) and scored by ``gan.app.score.score_inputs``,
-the function behind the Score tab and ``/score``.  Then, with the detector trained on every family (what
-``fashion-gan finish`` ships), the shipped model's own samples and the false-positive rate on real images.
+the function behind the Score tab and ``/score``.  Then, with the model folder's own detector (what
+``fashion-gan finish`` ships, trained on every family; trained here the same way when the folder has
+none), the shipped model's own samples, the false-positive rate on real images, and for reference each
+family it learned from (on that family's unseen test split).
 Nothing is tuned on the held-out family: every choice (steps, weights, the 3% operating point) is made on
 validation images of the other families.
 """
@@ -78,14 +80,15 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 
 
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
-             families: list[str] | None, data_dir: str | None, log=print) -> dict:  # noqa: ANN001
+             families: list[str] | None, data_dir: str | None, pool: int = 4000, log=print) -> dict:  # noqa: ANN001
     """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}."""
     from gan.app.context import load_context
     from gan.zoo import load_zoo
     ctx = load_context(local_dir=str(model_dir))
+    ctx_detector = ctx.detector  # the folder's own (shipped) detector, measured last
     model: GAN = ctx.model
     zoo = load_zoo()
-    data = DetectorData(model, zoo, seed=seed, data_dir=data_dir, log=log)
+    data = DetectorData(model, zoo, seed=seed, data_dir=data_dir, pool=pool, log=log)
     tmp = Path(tempfile.mkdtemp(prefix="lofo-"))
     test = load_dataset("fashion-mnist", split="test", data_dir=data_dir)
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(BENCH_SEED))[:n_real]
@@ -106,10 +109,16 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
                              score_files(ctx, fam_files[f][v])))
             log("  " + " | ".join(str(c) for c in lofo[-1]))
         timing[f] = round(time.perf_counter() - t0, 1)
-    log("every family: the detector fashion-gan finish ships")
-    res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
-    ctx.detector = Detector(res.net, res.info)
+    ctx.detector = ctx_detector
+    if ctx.detector is None:
+        log("the folder has no detector: training one on every family, as fashion-gan finish does")
+        res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
+        ctx.detector = Detector(res.net, res.info)
     shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
+    for f in sorted(zoo):  # families it learned from (their test split is still unseen): for reference
+        for v in ("upload", "photo"):
+            shipped.append(_row(f"{f} (learned from)", zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
+                                score_files(ctx, fam_files[f][v])))
     return {"lofo": lofo, "shipped": shipped, "seconds_per_fold": timing, "options": vars(opts),
             "n_real": n_real, "n_family": n_family}
 
@@ -136,7 +145,7 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
     """benchmarks/critic.py --lofo: print (and optionally write) the leave-one-family-out table."""
     out = run_lofo(Path(args.model), n_real=args.n_real, n_family=args.n_family, steps=args.detector_steps,
                    seed=args.seed, families=args.families.split(",") if args.families else None,
-                   data_dir=args.data_dir)
+                   data_dir=args.data_dir, pool=args.pool)
     text = markdown(out["lofo"] + out["shipped"])
     print(text)
     if args.out:

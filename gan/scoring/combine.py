@@ -81,11 +81,12 @@ class Combination:
 
     @classmethod
     def fit(cls, signals: tuple[str, ...], real: np.ndarray, fake: np.ndarray, fake_weights: np.ndarray | None = None,
-            *, steps: int = 300) -> "Combination":
+            *, real_groups: np.ndarray | None = None, steps: int = 300) -> "Combination":
         """Logistic regression (sign-constrained weights) of real (N, K) against fake (M, K) features.
 
         Real and generated images weigh the same in total (a 50/50 prior); fake_weights (M,) share the
-        generated half among generators.  The bias is then lowered, if needed, to MAX_VAL_FPR on `real`.
+        generated half among generators.  The bias is then lowered, if needed, until at most MAX_VAL_FPR
+        of `real` is called generated in every group of real_groups (N,) (e.g. each upload view).
         """
         x = np.concatenate([real, fake]).astype(np.float64)
         mean, scale = x.mean(0), x.std(0) + 1e-9
@@ -109,7 +110,9 @@ class Combination:
         comb = cls(tuple(signals), tuple(F.softplus(raw).detach().tolist()), b.item(), tuple(mean.tolist()),
                    tuple(scale.tolist()))
         lr = comb.logit(real)
-        q = float(np.quantile(lr, MAX_VAL_FPR))  # the logit below which MAX_VAL_FPR of real images lie
+        groups = np.zeros(len(real), int) if real_groups is None else np.asarray(real_groups)
+        # the logit below which MAX_VAL_FPR of the real images of the worst group lie
+        q = min(float(np.quantile(lr[groups == g], MAX_VAL_FPR)) for g in np.unique(groups))
         if q < 0:
             comb.bias -= q
         comb.val_fpr = float((comb.logit(real) < 0).mean())

@@ -136,7 +136,8 @@ def _fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: lis
     a, b = fit_platt(np.concatenate([lr, lf]), np.concatenate([np.ones(len(lr)), np.zeros(len(lf))]))
     names, fr, _ = signal_features(model, real, critic, calibration, lr)
     _, ff, _ = signal_features(model, fake, critic, calibration, lf)
-    comb = Combination.fit(names, fr, ff, w.numpy())
+    views = np.repeat(np.arange(len(data.real.val)), len(real) // len(data.real.val))  # val_sets: view by view
+    comb = Combination.fit(names, fr, ff, w.numpy(), real_groups=views)
     return {"platt": {"a": a, "b": b}, "verdict": comb.to_dict()}
 
 
