@@ -165,15 +165,38 @@ def api_rows(model_dir: Path, args: argparse.Namespace) -> list[list]:
             p.write_bytes(src.read_bytes())
             fake_files.append(p)
         t0 = time.perf_counter()
+        real_scores = _score_files(c, real_files)
         rows = _rows("/score", f"{args.n_api} test PNGs vs {args.n_api} /generate PNGs",
-                     _score_files(c, real_files), _score_files(c, fake_files))
+                     real_scores, _score_files(c, fake_files))
         rows += _rows("/score, photo round trip", f"{args.n_api} vs {args.n_api}, JPEG photos of both",
                       _score_files(c, _photo_files(real_files, tmp / "real_photo", args.seed + 4)),
                       _score_files(c, _photo_files(fake_files, tmp / "generated_photo", args.seed + 5)))
-        print(f"/score: {4 * args.n_api} requests in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        rows += _zoo_api_rows(c, tmp, args, real_scores)
+        print(f"/score: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         c.close()
     finally:
         srv.stop()
+    return rows
+
+
+def _zoo_api_rows(client, tmp: Path, args: argparse.Namespace, real_scores: tuple) -> list[list]:  # noqa: ANN001
+    """Through /score: each zoo family's unseen test samples (gan.zoo) as 28x28 PNGs, against the real PNGs."""
+    from gan.zoo import ZooMissing, load_zoo
+    try:
+        zoo = load_zoo()
+    except ZooMissing as e:
+        print(f"no zoo rows: {e}", file=sys.stderr)
+        return []
+    rows = []
+    for name, fam in sorted(zoo.items()):
+        files = []
+        for k, img in enumerate(fam.test[:args.n_api, 0].numpy()):
+            p = tmp / "zoo" / name / f"{k}.png"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(p)
+            files.append(p)
+        rows += _rows("/score, other generators", f"{args.n_api} test PNGs vs {len(files)} {name} PNGs "
+                      f"(FID {fam.info.get('fid')})", real_scores, _score_files(client, files))
     return rows
 
 
@@ -206,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector-steps", type=int, default=None, help="--lofo: detector steps (default: its own)")
     p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated)")
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")
+    p.add_argument("--skip-shipped", action="store_true", help="--lofo: the folds only, not the folder's detector")
     args = p.parse_args(argv)
     if args.lofo:
         from lofo import main_lofo

@@ -323,6 +323,29 @@ def test_score_tab_tells_a_generated_png_from_a_real_image(browser, critic_app_s
         page.close()
 
 
+def test_score_tab_calls_another_gans_sample_generated(browser, shipped_app_server):
+    """The shipped model's Score tab, on a sample of a GAN it never made (a DCGAN of the zoo's test split)."""
+    other = sorted((ROOT / "assets" / "examples").glob("other_gan_dcgan*.png"))
+    if not other or not (ROOT / "checkpoints" / "detector.json").is_file():
+        pytest.skip("needs the zoo's example images and the shipped detector")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    try:
+        _open(page, shipped_app_server)
+        page.click("button[role=tab]:has-text('Score')")
+        page.set_input_files("#score-files input[type=file]", [str(other[0]), str(EXAMPLE)])
+        page.click("#score-btn")
+        page.wait_for_function("(n) => (document.querySelector('#score-result')?.innerText || '').includes(n)",
+                               arg=other[0].name, timeout=60_000)
+        text = page.inner_text("#score-result")
+        verdicts = dict(re.findall(r"([\w.]+\.png): (real|generated|unlike the data) \(", text))
+        assert verdicts == {other[0].name: "generated", EXAMPLE.name: "real"}, text
+        assert "Decided by" in text, text
+        page.screenshot(path=str(ARTIFACTS / "browser_score_other_gan.png"), full_page=True)
+    finally:
+        page.close()
+
+
 def test_bad_upload_shows_a_short_error(page, server, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("not an image at all")

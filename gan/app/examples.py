@@ -32,9 +32,10 @@ def example_gallery() -> list[tuple[str, str]]:
     for p in example_images():
         stem = Path(p).stem
         kind = stem.split("_", 1)[0]
-        what = re.sub(r"_(test\d+|seed\d+)$", "", stem.split("_", 1)[1] if "_" in stem else stem).replace("_", " ")
+        what = re.sub(r"_(test\d+|seed\d+|zoo\d+)$", "", stem.split("_", 1)[1] if "_" in stem else stem).replace("_", " ")
         caption = {"real": f"real: {what}", "generated": f"generated: {what}",
-                   "photo": f"photo-like: {what.removeprefix('like ')}", "not": "not a garment"}.get(kind, stem)
+                   "photo": f"photo-like: {what.removeprefix('like ')}", "not": "not a garment",
+                   "other": f"another GAN: {what.removeprefix('gan ')}"}.get(kind, stem)
         items.append((p, caption))
     return items
 
@@ -75,4 +76,22 @@ def write_examples(folder: str | Path, model: GAN, *, data_dir: str | None = Non
     p = folder / "not_fashion_checkerboard.png"
     Image.fromarray(checker).save(p)
     written.append(p)
-    return written
+    return written + _other_generators(folder)
+
+
+OTHER_EXAMPLES = ("mlp-gan", "dcgan-convT", "wgan-gp")  # zoo families shown as "another GAN" examples
+
+
+def _other_generators(folder: Path) -> list[Path]:
+    """The first test-split sample of a few zoo families (gan.zoo), when the checkout has the zoo's samples."""
+    from ..zoo import ZooMissing, load_zoo
+    try:
+        zoo = load_zoo(families=list(OTHER_EXAMPLES))
+    except (ZooMissing, ValueError):
+        return []
+    out = []
+    for name in OTHER_EXAMPLES:
+        p = folder / f"other_gan_{name.replace('-', '_').lower()}_zoo0.png"
+        Image.fromarray(zoo[name].test[0, 0].numpy()).save(p)
+        out.append(p)
+    return out
