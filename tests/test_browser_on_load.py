@@ -78,7 +78,7 @@ def test_score_shows_scored_examples_on_load(first_look):
     table = page.inner_text("#score-table")
     assert "real_" in table and "generated_" in table, table
     headers = page.eval_on_selector_all("#score-table th .header", "els => els.map(e => e.innerText.trim())")
-    assert headers[:3] == ["image", "verdict", "P(real)"] and len(headers) == 9, headers
+    assert headers[:4] == ["image", "verdict", "by", "P(real)"] and len(headers) == 10, headers
     assert set(page.evaluate(ONE_LINE, "#score-table th .header")) == {1}  # no header wraps at this width
     assert "vs real" in page.inner_text("#score-legend")  # the legend explains the short headers
     page.screenshot(path=str(ARTIFACTS / "on_load_score.png"), full_page=True)

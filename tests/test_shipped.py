@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 
 from gan import GAN
@@ -87,6 +88,29 @@ def test_the_critic_belongs_to_these_weights_and_tells_real_from_generated(shipp
     game = roc_auc([x.logit for x in r], [x.logit for x in f])
     assert auc > 0.97 and auc > game + 0.2, (auc, game)
     assert abs(auc - critic.auc) < 0.03, "the recorded held-out AUC does not match a live measurement"
+
+
+def test_the_verdict_calls_other_generators_samples_generated_and_real_images_real(shipped: GAN) -> None:
+    """Measured now through score_images with every signal: the zoo's unseen test samples vs real test images."""
+    from gan.data import load_dataset, to_float
+    from gan.scoring import load_calibration, load_critic, roc_auc, score_images
+    from gan.scoring.detector import load_detector
+    from gan.zoo import load_zoo
+    det = load_detector(EMBEDDED_DIR)  # None when made for other weights
+    assert det is not None and (EMBEDDED_DIR / "detector.safetensors").stat().st_size < 2_000_000
+    kw = dict(critic=load_critic(EMBEDDED_DIR), calibration=load_calibration(EMBEDDED_DIR), detector=det)
+    test = load_dataset("fashion-mnist", split="test", download=False)
+    real = score_images(shipped, to_float(test.images[torch.randperm(len(test), generator=torch.Generator()
+                                                                        .manual_seed(6))[:300]]), **kw)
+    assert all(r.scorer == "combined" for r in real)
+    assert np.mean([r.verdict != "real" for r in real]) <= 0.08  # real images called generated (or unlike)
+    for name, fam in load_zoo().items():
+        res = score_images(shipped, to_float(fam.test[:100].clone()), **kw)
+        assert all(r.verdict != "real" or r.answer_p_real < 0.99 or not r.disagree for r in res)
+        assert all(r.verdict != "real" for r in res if r.ood_distance is not None and r.ood
+                   and r.ood_distance > kw["calibration"].ood["distance_threshold"])
+        auc = roc_auc([r.answer_p_real for r in real], [r.answer_p_real for r in res])
+        assert auc > 0.9, (name, auc)  # families it learned from, on their unseen test split
 
 
 @pytest.mark.slow

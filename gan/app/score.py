@@ -42,8 +42,16 @@ def auc_markdown(ctx: AppContext) -> str:
     m = critic.info.get("metrics", {})
     photo = m.get("photo", {}).get("auc")
     after = f", {photo:.3f} after a photo-like round trip (JPEG, tint, rotation)" if photo is not None else ""
-    return (f"**The critic answers.** On held-out data (real test images vs. samples it never saw) it reaches a "
-            f"**ROC AUC of {critic.auc:.3f}**{after}; {d_text} (0.5 = coin flip, 1.0 = perfect).")
+    critic_text = (f"On held-out data (real test images vs. samples it never saw) the critic reaches a "
+                   f"**ROC AUC of {critic.auc:.3f}**{after}; {d_text} (0.5 = coin flip, 1.0 = perfect).")
+    if ctx.detector is None or ctx.detector.combination is None:
+        return "**The critic answers.** " + critic_text
+    n = len(ctx.detector.info.get("families") or [])
+    return ("**One verdict from three signals.** The **critic** knows this model's own samples; the **detector** "
+            f"looks for the traces any generator leaves (it learned from this model and {n} other families: "
+            "fully connected, transposed-conv and upsampling GANs, WGAN-GP, a VAE); the **distance to the data** "
+            "says whether the image is like Fashion-MNIST at all. An image unlike the data is never called real, "
+            "and the answer names the signal that decided. " + critic_text)
 
 
 def _calibration_auc(ctx: AppContext) -> float | None:

@@ -11,6 +11,8 @@ from typing import Any
 # (header, what the column holds), in the table's order
 COLUMNS = (("image", "the file name"),
            ("verdict", "real, generated or unlike the data; \"unsure\" near the decision line"),
+           ("by", "the signal that decided: the critic (this model's samples), the detector (any generator's "
+                  "traces) or the distance to the data"),
            ("P(real)", "the answer's probability that the image is real (\"sigmoid\": uncalibrated)"),
            ("D", "the game's discriminator's P(real), beside the answer"),
            ("logit", "the answer's logit"),
@@ -30,12 +32,12 @@ def empty_score_table() -> Any:
 def score_table(results: list[dict], failed: list[tuple[str, str]]) -> Any:
     """A DataFrame with one row per scored image (results of the Score tab) and one per image not scored."""
     import pandas as pd
-    rows = [[d["image"], d["verdict"] + (" (unsure)" if d.get("unsure") else ""),
+    rows = [[d["image"], d["verdict"] + (" (unsure)" if d.get("unsure") else ""), d.get("decided_by") or d["scorer"],
              _fmt(d["p_real"]) + ("" if d["calibrated"] else " (sigmoid)"), _fmt(d["d_p_real"]),
              _fmt(d["logit"], "+"), _fmt(d.get("percentile_real"), "%"), _fmt(d.get("percentile_fake"), "%"),
              f"{d['pred_name']} ({100 * d['pred_prob']:.0f}%)" if d.get("pred_name") else "-",
              "-" if d.get("ood") is None else ("yes" if d["ood"] else "no")] for d in results]
-    rows += [[name, "not scored", "-", "-", "-", "-", "-", "-", "-"] for name, _ in failed]
+    rows += [[name, "not scored"] + ["-"] * (len(HEADERS) - 2) for name, _ in failed]
     return pd.DataFrame(rows, columns=HEADERS)
 
 

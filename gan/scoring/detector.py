@@ -45,7 +45,7 @@ DETECTOR_VERSION = 1
 class DetectorConfig:
     """The CNN's shape: channel widths of its three resolutions (28, 14, 7)."""
 
-    widths: tuple[int, int, int] = (8, 16, 32)
+    widths: tuple[int, int, int] = (16, 32, 64)
 
     @classmethod
     def from_dict(cls, d: dict) -> "DetectorConfig":

@@ -101,9 +101,10 @@ class DetectorData:
         return [f for f in self.zoo if f not in exclude]
 
     def batch(self, n: int, families: list[str], gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x (2n, 1, 28, 28), target (2n,) 1 = real): n real images, n generated (half G, half the zoo)."""
+        """(x (2n, 1, 28, 28), target (2n,) 1 = real): n real images, n generated (a third the shipped G,
+        whose own specialist is the critic, two thirds the zoo's families)."""
         real = self._draw(self.real.train, n, gen)
-        n_zoo = n // 2 if families else 0
+        n_zoo = (2 * n) // 3 if families else 0
         fakes = [self._draw(self.g.train, n - n_zoo, gen)]
         if n_zoo:
             pick = torch.randint(0, len(families), (n_zoo,), generator=gen)

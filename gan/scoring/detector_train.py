@@ -38,12 +38,12 @@ from .combine import Combination
 class DetectorOptions:
     """How the detector trains."""
 
-    steps: int = 800
+    steps: int = 2500
     batch_size: int = 64  # per side: 64 real and 64 generated images a step
     lr: float = 2e-3
-    eval_every: int = 200
+    eval_every: int = 250
     seed: int = 0
-    widths: tuple[int, int, int] = (8, 16, 32)
+    widths: tuple[int, int, int] = (16, 32, 64)
     exclude: tuple[str, ...] = ()  # zoo families left out entirely (leave-one-family-out evaluation)
 
 
