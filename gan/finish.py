@@ -78,6 +78,15 @@ def critic_metrics(folder: str | Path) -> dict | None:
     return critic.info
 
 
+def detector_info(folder: str | Path) -> dict | None:
+    """detector.json's contents when the folder has a usable detector (else None), for the card."""
+    from .scoring.detector import load_detector
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a stale or broken detector is simply left out of the card
+        det = load_detector(folder)
+    return det.info if det is not None else None
+
+
 def render_card(folder: str | Path, *, repo_id: str | None = None, model: GAN | None = None) -> Path:
     """Render folder/README.md from its config, weights, training_options.json, eval.json and critic."""
     folder = Path(folder)
@@ -86,7 +95,7 @@ def render_card(folder: str | Path, *, repo_id: str | None = None, model: GAN | 
     model = model or GAN.from_pretrained(str(folder.resolve()))
     options = _read_json(folder / "training_options.json") or {}
     return write_model_card(folder, model=model, options=options, eval_results=_read_json(folder / "eval.json"),
-                            repo_id=repo_id, critic=critic_metrics(folder))
+                            repo_id=repo_id, critic=critic_metrics(folder), detector=detector_info(folder))
 
 
 def publish(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,

@@ -59,11 +59,12 @@ IMAGES = [("samples.png", "Samples from the final generator at fixed latents"),
 
 
 def write_model_card(folder: Path, *, model: GAN, options: dict, eval_results: dict | None = None,
-                     repo_id: str | None = None, critic: dict | None = None) -> Path:
-    """Render folder/README.md for model from the data given (training options, eval.json, critic.json)."""
+                     repo_id: str | None = None, critic: dict | None = None, detector: dict | None = None) -> Path:
+    """Render folder/README.md for model from the data given (training options, eval.json, critic.json,
+    detector.json)."""
     folder = Path(folder)
     card = render_model_card(folder, model=model, options=options, eval_results=eval_results, repo_id=repo_id,
-                             critic=critic)
+                             critic=critic, detector=detector)
     path = folder / "README.md"
     with atomic_path(path) as tmp:
         card.save(tmp)
@@ -71,7 +72,8 @@ def write_model_card(folder: Path, *, model: GAN, options: dict, eval_results: d
 
 
 def render_model_card(folder: Path, *, model: GAN, options: dict, eval_results: dict | None = None,
-                      repo_id: str | None = None, critic: dict | None = None) -> ModelCard:
+                      repo_id: str | None = None, critic: dict | None = None,
+                      detector: dict | None = None) -> ModelCard:
     """The ModelCard (YAML metadata + Markdown body) without writing it."""
     folder = Path(folder)
     dataset = options.get("dataset") or model.dataset
@@ -87,7 +89,7 @@ def render_model_card(folder: Path, *, model: GAN, options: dict, eval_results: 
                          metrics=sorted(model_row) or None)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
                                    **_card_facts(folder, model, options, dataset, eval_results, repo_id),
-                                   critic=_critic_facts(critic))
+                                   critic=_critic_facts(critic), detector=_detector_facts(detector))
     token = os.environ.get("HF_TOKEN")
     if token and len(token) >= 8:  # belt and braces: nothing above reads it, but never let it reach a card
         card = ModelCard(str(card).replace(token, "***"))
@@ -132,6 +134,17 @@ def _card_facts(folder: Path, model: GAN, options: dict, dataset: str, eval_resu
             "memorization": memorization_markdown(info), "has_references": bool(references),
             "option_rows": _option_rows(options), "hardware": _hardware_sentence(options),
             "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg}
+
+
+def _detector_facts(info: dict | None) -> dict | None:
+    """What the card says of the any-generator detector, from detector.json's contents (None: no detector)."""
+    if not info or not info.get("verdict"):
+        return None
+    v = info["verdict"]
+    return {"families": ", ".join(f"`{f}`" for f in info.get("families") or []),
+            "n": len(info.get("families") or []), "val_auc": info.get("best_val_auc_mean"),
+            "signals": ", ".join(v.get("signals") or []), "verdict_auc": v.get("val_auc"),
+            "verdict_fpr": v.get("val_fpr"), "steps": (info.get("options") or {}).get("steps")}
 
 
 def _critic_facts(info: dict | None) -> dict | None:
