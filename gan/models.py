@@ -157,17 +157,26 @@ class Generator(nn.Module):
 
         ``forward(z, y)`` is ``forward_with_embedding(z, embed(y))``.
         """
+        return self.forward_from(self.features_before(z, emb, 0), 0)
+
+    def features_before(self, z: torch.Tensor, emb: torch.Tensor | None, block: int) -> torch.Tensor:
+        """The activations that enter self.blocks[block] for z and class input emb (the layers before it).
+
+        ``forward_from(features_before(z, emb, k), k)`` is ``forward_with_embedding(z, emb)``: a caller that
+        changes only the layers from block k on (pivotal tuning) computes the earlier ones once.
+        """
         if self.conditional:
             if emb is None:
                 raise ValueError("this generator is class-conditional: pass labels y of shape (B,)")
-            h = torch.cat([z, emb.expand(z.size(0), -1)], dim=1)
+            z = torch.cat([z, emb.expand(z.size(0), -1)], dim=1)
         elif emb is not None:
             raise ValueError("this generator is unconditional: pass no class embedding")
-        else:
-            h = z
-        h = self.fc(h)  # (B, C0, S0, S0)
-        h = self.blocks(h)  # (B, width, R, R)
-        return torch.tanh(self.to_img(h))  # (B, C, R, R) in [-1, 1]
+        return self.blocks[:block](self.fc(z))  # fc: (B, C0, S0, S0)
+
+    def forward_from(self, h: torch.Tensor, block: int) -> torch.Tensor:
+        """The image (B, C, R, R) in [-1, 1] from the activations h that enter self.blocks[block]."""
+        h = self.blocks[block:](h)  # (B, width, R, R)
+        return torch.tanh(self.to_img(h))
 
     @torch.no_grad()
     def latent_weight(self) -> torch.Tensor:

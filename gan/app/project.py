@@ -88,11 +88,12 @@ def _invert(ctx: AppContext, x: torch.Tensor, label: int | None, method: str, st
     stage = {"auto": "tune", "optimise": "tune"}.get(method, method)
     if enc is None:
         n = steps if steps is not None else (OPTIMISE_STEPS if method != "auto" else DEFAULT_PROJECT_STEPS)
-        return invert(ctx.model, x, encoder=None, label=label, optimise_steps=max(2, n),
+        return invert(ctx.model, x, encoder=None, label=label, directions=ctx.directions, optimise_steps=max(2, n),
                       tune_steps=0 if method == "optimise" else tune_steps,
                       budget_s=budget_s if method == "auto" else None), n
     n = DEFAULT_PROJECT_STEPS if steps is None else steps
-    return invert(ctx.model, x, encoder=enc, label=label, stage=stage, refine_steps=n, tune_steps=tune_steps,
+    return invert(ctx.model, x, encoder=enc, label=label, directions=ctx.directions, stage=stage, refine_steps=n,
+                  tune_steps=tune_steps,
                   budget_s=budget_s if method == "auto" else None), n
 
 
@@ -117,8 +118,9 @@ def project_input(ctx: AppContext, src: Any, class_choice: Any = AUTO_CLASS, *, 
     return _projection(ctx, r, pre, name, m, n, budget, plot)
 
 
-def _markdown(ctx: AppContext, r: Any, lab: int | None, seconds: float, notes: list[str], cands: dict) -> str:
-    md = [f"Best match: **{class_name(ctx, lab)}**; pixel RMS error {100 * r.rms:.1f}% of full scale with "
+def _markdown(ctx: AppContext, r: Any, name: str, lab: int | None, seconds: float, notes: list[str],
+              cands: dict) -> str:
+    md = [f"Best match for `{name.replace('`', '')}`: **{class_name(ctx, lab)}**; pixel RMS error {100 * r.rms:.1f}% of full scale with "
           f"{STAGE_WORDS.get(r.stage, r.stage)} ({seconds:.2f} s)."]
     if r.tuned:
         md.append("**Edit in Generate** carries the tuned copy of G: the sliders then move this garment itself.")
@@ -147,5 +149,5 @@ def _projection(ctx: AppContext, r: Any, pre: Any, name: str, method: str, n: in
                "stages": {s: {"steps": int(r.steps[s]), "seconds": r.seconds.get(s, 0.0)} for s in r.steps}}
     recon = L.to_pil(r.image.reshape(1, *r.image.shape[-2:]), IMAGE_SCALE)
     return Projection(ep, L.to_pil(pre.tensor[0], IMAGE_SCALE), recon, loss_plot(r.history) if plot else None,
-                      _markdown(ctx, r, lab, seconds, list(pre.notes), cands), summary,
+                      _markdown(ctx, r, Path(name).name, lab, seconds, list(pre.notes), cands), summary,
                       r.generator if r.tuned else None)

@@ -19,6 +19,26 @@ from .directions import LABEL_STEP, Directions
 from .effects import Measured, ShiftEffect, compare, measure_batch
 
 
+def slider_edits(d: Directions, label: int | None) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """The moves of every attribute slider acting on a class at -3 and +3: z offsets (K, z_dim) and class-input
+    offsets (K, z_dim) (None when no slider moves the class input); None when no slider acts on the class.
+
+    Pivotal tuning keeps what these moves do to the image (gan.latent.inversion.tune)."""
+    dz, de = [], []
+    for name, kind in zip(d.names, d.kinds):
+        if kind != "attribute" or not d.acts_on(name, label):
+            continue
+        step = d.steps(name, label, 1)[0]
+        emb = d.embedding_steps(name, label, 1)
+        for sign in (-LABEL_STEP, LABEL_STEP):
+            dz.append(sign * step)
+            de.append(torch.zeros_like(step) if emb is None else sign * emb[0])
+    if not dz:
+        return None
+    de_t = torch.stack(de)
+    return torch.stack(dz), (de_t if bool(de_t.abs().sum() > 0) else None)
+
+
 def _concat(parts: list[Measured]) -> Measured:
     attrs = {a: torch.cat([p.attrs[a] for p in parts]) for a in parts[0].attrs}
     pred = None if parts[0].pred is None else torch.cat([p.pred for p in parts])

@@ -43,7 +43,7 @@ class EncoderTraining:
     class_weight: float = 0.1  # cross-entropy of the class head
     feature_weight: float = 0.1  # reconstruction in the classifier's features (1 - cosine)
     norm_weight: float = 0.5  # (|z| / sqrt(z_dim) - 1)^2: typical norms, not the regression's shrunken ones
-    moment_weight: float = 0.5  # the batch's z: mean 0 and variance 1 per dimension, as G's latents
+    moment_weight: float = 1.0  # each class's z in the batch: mean 0 and variance 1 per dimension, as G's
     width: int = 16  # the encoder's first conv channels
     hidden: int = 256  # its head's hidden units
     seed: int = 0
@@ -83,10 +83,17 @@ def sample_pool(G: nn.Module, n: int, gen: torch.Generator, chunk: int = 512) ->
     return _Pool(z, y, x)
 
 
-def latent_prior(z: torch.Tensor, o: "EncoderTraining") -> torch.Tensor:
-    """How far a batch of latents (B, z_dim) is from G's N(0, I): per-sample norms, batch means and variances."""
+def latent_prior(z: torch.Tensor, y: torch.Tensor | None, o: "EncoderTraining") -> torch.Tensor:
+    """How far latents (B, z_dim) of classes y (B,) are from G's N(0, I): per-sample norms, and per class (G's z
+    does not depend on the class) the batch's means and variances per dimension."""
     norm = (z.norm(dim=1) / math.sqrt(z.size(1)) - 1).pow(2).mean()
-    moments = z.mean(0).pow(2).mean() + (z.var(0) - 1).pow(2).mean()
+    onehot = (torch.zeros(len(z), 1) if y is None else F.one_hot(y, int(y.max()) + 1)).float()  # (B, K)
+    n = onehot.sum(0)  # (K,) samples per class
+    keep = n >= 2
+    mean = (onehot.T @ z) / n.clamp_min(1).unsqueeze(1)  # (K, z_dim)
+    var = (onehot.T @ (z - mean[y if y is not None else 0]).pow(2)) / (n - 1).clamp_min(1).unsqueeze(1)
+    w = n[keep] / n[keep].sum()  # classes weighted by their share of the batch
+    moments = (w * (mean[keep].pow(2).mean(1) + (var[keep] - 1).pow(2).mean(1))).sum()
     return o.norm_weight * norm + o.moment_weight * moments
 
 
@@ -96,7 +103,7 @@ def _step_loss(enc: Encoder, G: nn.Module, clf: nn.Module | None, o: EncoderTrai
     b = o.batch_size
     i = torch.randint(0, len(pool.z), (b,), generator=gen)
     z_hat, logits = enc(pool.x[i])  # (1) G's own samples: z and class are known
-    loss = o.latent_weight * (z_hat - pool.z[i]).pow(2).mean() + latent_prior(z_hat, o)
+    loss = o.latent_weight * (z_hat - pool.z[i]).pow(2).mean() + latent_prior(z_hat, pool.y[i], o)
     if logits is not None:
         loss = loss + o.class_weight * F.cross_entropy(logits, pool.y[i])
     if real is None:
@@ -104,7 +111,7 @@ def _step_loss(enc: Encoder, G: nn.Module, clf: nn.Module | None, o: EncoderTrai
     j = torch.randint(0, len(real), (b,), generator=gen)  # (2) real images: through G
     x, y = real[j].float() / 127.5 - 1.0, None if real_y is None else real_y[j]
     z_hat, logits = enc(x)
-    loss = loss + reconstruction_loss(G, clf, x, z_hat, y, o.feature_weight).mean() + latent_prior(z_hat, o)
+    loss = loss + reconstruction_loss(G, clf, x, z_hat, y, o.feature_weight).mean() + latent_prior(z_hat, y, o)
     if logits is not None:
         loss = loss + o.class_weight * F.cross_entropy(logits, y)
     return loss

@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models import Generator
+from .edits import slider_edits
 from .encoder import Encoder, check_pair
 from .projection import Objective, check_target, project, resolve_classifier
 from .sampling import generator_of
@@ -37,6 +38,8 @@ from .sampling import generator_of
 STAGES = ("encoder", "refine", "tune")
 CLASS_CANDIDATES = 2  # classes tried at the encoder's z when the class is not given
 REFINE_SHARE = 0.45  # with a budget, the refinement may use this share of it; the tuning gets the rest
+EDIT_WEIGHT = 1.0  # tuning: weight of keeping the sliders' moves, beside the pixel error at the pivot
+EDIT_PAIRS = 2  # tuning: slider moves held per step (cycling through all of them)
 
 
 @dataclass
@@ -66,11 +69,14 @@ class Inversion:
 
 
 # ---- the tuned copy --------------------------------------------------------------------------------------
+def tuned_block(G: Generator) -> int:
+    """Index in G.blocks of the first module pivotal tuning changes: the last upsampling conv."""
+    return max(i for i, m in enumerate(G.blocks) if isinstance(m, nn.ConvTranspose2d))
+
+
 def tuned_modules(G: Generator) -> list[nn.Module]:
     """The modules pivotal tuning changes: the last upsampling conv, everything after it in G.blocks, and to_img."""
-    blocks = list(G.blocks)
-    last = max(i for i, m in enumerate(blocks) if isinstance(m, nn.ConvTranspose2d))
-    return [*blocks[last:], G.to_img]
+    return [*list(G.blocks)[tuned_block(G):], G.to_img]
 
 
 def tuned_copy(G: Generator) -> Generator:
@@ -142,22 +148,38 @@ def refine(objective: Objective, z: torch.Tensor, y: torch.Tensor | None, steps:
 
 
 def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None, steps: int, *,
+         edits: tuple[torch.Tensor, torch.Tensor | None] | None = None, edit_weight: float = EDIT_WEIGHT,
          lr: float = 3e-3, deadline: float = math.inf, history: list[float] | None = None) -> tuple[Generator, int]:
     """(3) Pivotal tuning: a copy of G whose last block is fitted to the target at the pivot z; (copy, steps run).
 
-    Gradients are taken for the copy's own parameters only (torch.autograd.grad), so G's shared weights
-    neither change nor gather gradients."""
+    With edits (z offsets (K, z_dim) and class-input offsets (K, z_dim) or None, e.g. the sliders' moves), the
+    copy is also held to what each move does to G's image, Gt(z + dz) - Gt(z) ~ G(z + dz) - G(z), EDIT_PAIRS
+    moves a step: fitting one image would otherwise flatten what the sliders do to it.  The layers before the
+    tuned block are G's, so their activations are computed once; gradients are taken for the copy's own
+    parameters only (torch.autograd.grad), so G's shared weights neither change nor gather gradients."""
     Gt = tuned_copy(G)
-    params = tuned_parameters(Gt)
+    k, params = tuned_block(G), tuned_parameters(Gt)
+    emb = G.embed(y) if G.conditional else None  # (1, z_dim)
+    with torch.no_grad():
+        h0 = G.features_before(z, emb, k)  # (1, C, S, S): the tuned block's input at the pivot
+        if edits is not None:
+            dz, de = edits
+            hd = G.features_before(z + dz, emb if de is None else emb + de, k)  # (K, C, S, S)
+            delta = G.forward_from(hd, k) - G.forward_from(h0, k)  # (K, C, R, R): what each move does in G
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
-    z, done = z.detach(), 0
+    done = 0
     for i in range(steps):
         if time.perf_counter() > deadline:
             break
         with torch.enable_grad():
-            loss = (Gt(z, y) - tgt).pow(2).mean()
+            out = Gt.forward_from(h0, k)
+            loss = (out - tgt).pow(2).mean()
+            if edits is not None:
+                sel = torch.arange(i * EDIT_PAIRS, (i + 1) * EDIT_PAIRS) % len(hd)  # cycle through the moves
+                moved = Gt.forward_from(hd[sel], k) - out
+                loss = loss + edit_weight * (moved - delta[sel]).pow(2).mean()
             grads = torch.autograd.grad(loss, params)
         for p, g in zip(params, grads):
             p.grad = g
@@ -172,11 +194,24 @@ def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | Non
 
 
 # ---- all three -------------------------------------------------------------------------------------------
-def _check_stage(stage: str, refine_steps: int, tune_steps: int) -> None:
-    if stage not in STAGES:
-        raise ValueError(f"stage={stage!r} is not one of {', '.join(STAGES)}")
-    if refine_steps < 0 or tune_steps < 0:
-        raise ValueError(f"refine_steps={refine_steps} and tune_steps={tune_steps} must be >= 0")
+@dataclass
+class Plan:
+    """How far invert() goes and how: the last stage, each stage's steps and weights, and the time budget."""
+
+    stage: str = "tune"
+    refine_steps: int = 20
+    tune_steps: int = 40
+    optimise_steps: int = 150  # without an encoder: the multi-start optimisation that replaces stages 1 and 2
+    reg_weight: float = 0.01  # refinement: weight of the |z| prior
+    edit_weight: float = EDIT_WEIGHT  # tuning: weight of keeping the sliders' moves
+    budget_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage={self.stage!r} is not one of {', '.join(STAGES)}")
+        if min(self.refine_steps, self.tune_steps) < 0 or self.optimise_steps < 2:
+            raise ValueError(f"refine_steps={self.refine_steps} and tune_steps={self.tune_steps} must be >= 0, "
+                             f"optimise_steps={self.optimise_steps} >= 2")
 
 
 def _feature_distance(clf: nn.Module | None, img: torch.Tensor, tgt: torch.Tensor) -> float:
@@ -202,14 +237,30 @@ def _start(model: nn.Module, G: Generator, enc: Encoder | None, tgt: torch.Tenso
     return z, y
 
 
+def _start(model: nn.Module, G: Generator, enc: Encoder | None, tgt: torch.Tensor, label: int | None,
+           clf: nn.Module | None, plan: Plan, r: Inversion) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Stage (1): the encoder, or without one the multi-start optimisation (which also stands for stage 2)."""
+    t = time.perf_counter()
+    if enc is not None:
+        z, y, r.candidates = encode(G, enc, tgt, label, clf)
+        r.steps["encoder"], r.stage = 1, "encoder"
+    else:
+        p = project(model, tgt[0], label=label, num_steps=plan.optimise_steps, classifier=clf)
+        z, y = p.z.reshape(1, -1), None if p.label is None else torch.tensor([p.label])
+        r.candidates, r.history = dict(p.candidates), list(p.history)
+        r.steps["optimise"], r.stage = plan.optimise_steps, "optimise"
+    r.seconds[r.stage] = round(time.perf_counter() - t, 4)
+    return z, y
+
+
 def invert(model: nn.Module, target: torch.Tensor, *, encoder: Encoder | None, label: int | None = None,
-           stage: str = "tune", refine_steps: int = 20, tune_steps: int = 40, budget_s: float | None = None,
-           optimise_steps: int = 150, classifier: nn.Module | None | str = "auto",
-           reg_weight: float = 0.01) -> Inversion:
-    """Project target (C, R, R) in [-1, 1] through the stages up to `stage`, within budget_s seconds if given."""
+           plan: Plan | None = None, directions=None, classifier: nn.Module | None | str = "auto",
+           **options) -> Inversion:
+    """Project target (C, R, R) in [-1, 1] through the stages of plan (or Plan(**options): stage, refine_steps,
+    tune_steps, budget_s, ...). directions (gan.latent.Directions): the tuning keeps what their sliders do."""
     t0 = time.perf_counter()
+    plan = plan or Plan(**options)
     G = generator_of(model)
-    _check_stage(stage, refine_steps, tune_steps)
     if encoder is not None:
         check_pair(encoder, G)
     if label is not None and not 0 <= int(label) < G.cfg.num_classes:
@@ -220,29 +271,30 @@ def invert(model: nn.Module, target: torch.Tensor, *, encoder: Encoder | None, l
     was = G.training
     G.eval()  # (the app's G is always in eval mode: then this changes nothing)
     try:
-        return _run(model, G, encoder, tgt, label, clf, stage, refine_steps, tune_steps, optimise_steps, reg_weight,
-                    t0, t0 + budget_s if budget_s is not None else math.inf)
+        end = t0 + plan.budget_s if plan.budget_s is not None else math.inf
+        return _run(model, G, encoder, tgt, label, clf, plan, directions, t0, end)
     finally:
         G.train(was)
 
 
 def _run(model: nn.Module, G: Generator, encoder: Encoder | None, tgt: torch.Tensor, label: int | None,
-         clf: nn.Module | None, stage: str, refine_steps: int, tune_steps: int, optimise_steps: int,
-         reg_weight: float, t0: float, end: float) -> Inversion:
+         clf: nn.Module | None, plan: Plan, directions, t0: float, end: float) -> Inversion:
     """The stages of invert() in order, each until its steps or its share of the time up to `end`."""
     r = Inversion(z=torch.empty(0), label=None, image=tgt[0], generator=G, stage="encoder", mse=math.nan)
-    z, y = _start(model, G, encoder, tgt, label, clf, optimise_steps, r)
-    if STAGES.index(stage) >= 1 and encoder is not None and refine_steps:
+    z, y = _start(model, G, encoder, tgt, label, clf, plan, r)
+    if STAGES.index(plan.stage) >= 1 and encoder is not None and plan.refine_steps:
         t = time.perf_counter()
-        objective = Objective(G, tgt, None, None, 0.0, reg_weight)
-        z, r.steps["refine"] = refine(objective, z, y, refine_steps, history=r.history,
+        objective = Objective(G, tgt, None, None, 0.0, plan.reg_weight)
+        z, r.steps["refine"] = refine(objective, z, y, plan.refine_steps, history=r.history,
                                       deadline=t0 + (end - t0) * REFINE_SHARE)
         r.seconds["refine"] = round(time.perf_counter() - t, 4)
         r.stage = "refine" if r.steps["refine"] else r.stage
     Gt = G
-    if stage == "tune" and tune_steps:
+    if plan.stage == "tune" and plan.tune_steps:
         t = time.perf_counter()
-        Gt, r.steps["tune"] = tune(G, tgt, z, y, tune_steps, deadline=end, history=r.history)
+        edits = None if directions is None else slider_edits(directions, None if y is None else int(y[0]))
+        Gt, r.steps["tune"] = tune(G, tgt, z, y, plan.tune_steps, edits=edits, edit_weight=plan.edit_weight,
+                                   deadline=end, history=r.history)
         r.seconds["tune"] = round(time.perf_counter() - t, 4)
         r.stage, Gt = ("tune", Gt) if r.steps["tune"] else (r.stage, G)
     with torch.no_grad():
