@@ -17,7 +17,7 @@ import torch
 from gan import GAN
 from gan.fileio import sha256_file
 from gan.scoring import load_calibration, load_critic, score_images, write_calibration
-from gan.scoring.combine import DISAGREE_CAP, MAX_VAL_FPR, UNLIKE, Combination, decide
+from gan.scoring.combine import DISAGREE_CAP, MAX_VAL_FPR, UNLIKE, UNLIKE_CAP, Combination, decide
 from gan.scoring.detector import DETECTOR_CONFIG, DETECTOR_FILE, DetectorNet, load_detector, residuals
 from gan.scoring.detector_train import DetectorOptions, write_detector
 from gan.zoo import FAMILIES, load_zoo
@@ -157,7 +157,7 @@ def test_no_flagged_image_is_called_real_with_confidence() -> None:
     very_real = np.array([5.0, 0.5])
     assert decide(comb, very_real, {"critic": True, "detector": True}, unlike=False).verdict == "real"
     d = decide(comb, very_real, {"critic": True, "detector": True}, unlike=True, unlike_reason="far away")
-    assert d.verdict == UNLIKE and d.p_real <= 0.5 and d.reason == "far away"
+    assert d.verdict == UNLIKE and d.p_real <= UNLIKE_CAP and d.reason == "far away"
     d = decide(comb, very_real, {"critic": True, "detector": False}, unlike=False)
     assert d.verdict == "real" and d.p_real <= DISAGREE_CAP and d.disagree == ("detector",)
     d = decide(comb, np.array([-1.0, -4.0]), {"critic": True, "detector": False}, unlike=False)

@@ -16,7 +16,8 @@ The combination is a logistic regression on these (critic and detector weights >
 of the zoo's training families), with its bias then moved, if needed, so that at most ``MAX_VAL_FPR`` of
 the held-out real images are called generated.  Rules on top, so that no signal is overruled silently:
 
-* an image farther from every class than 99% of real images is "unlike the data", never "real";
+* an image farther from every class than 99% of real images is "unlike the data", never "real" (its P(real)
+  is at most ``UNLIKE_CAP``);
 * when the combination says "real" but one signal alone says "generated", P(real) is capped at
   ``DISAGREE_CAP`` and the answer is marked unsure.
 """
@@ -34,8 +35,11 @@ SIGN = {"critic": 1.0, "detector": 1.0, "distance": -1.0}  # the direction of "m
 MAX_VAL_FPR = 0.03  # at most 3% of held-out real validation images called generated
 DISAGREE_CAP = 0.65
 UNLIKE = "unlike the data"
-PLAIN = {"critic": "the critic (trained on this model's own samples) recognises this model's output",
-         "detector": "the detector found traces of a generator (trained on many generators' samples)",
+SUSPECTS = {"critic": "the critic suspects this model's output", "detector": "the detector suspects a generator",
+            "distance": "it lies far from the data"}
+UNLIKE_CAP = 0.1  # P(real) of an image unlike the data: 1% of real images lie that far, few of anything else
+PLAIN = {"critic": "the critic (which learned this model's own samples) finds it unlike real images",
+         "detector": "the detector found traces of a generator (it learned from many generators' samples)",
          "distance": "the image lies far from real Fashion-MNIST images in the classifier's features"}
 
 
@@ -138,15 +142,14 @@ def decide(comb: Combination, feats: np.ndarray, alone: dict[str, bool], unlike:
     contrib = comb.contributions(np.asarray(feats, np.float64)[None])[0]
     p = float(comb.p_real(np.asarray(feats, np.float64)[None])[0])
     if unlike:
-        return Decision(UNLIKE, min(p, 0.5), "distance", unlike_reason or PLAIN["distance"])
+        return Decision(UNLIKE, min(p, UNLIKE_CAP), "distance", unlike_reason or PLAIN["distance"])
     if p >= 0.5:
         disagree = tuple(s for s in comb.signals if s in alone and not alone[s])
         if disagree:
             p = min(p, DISAGREE_CAP)
         top = comb.signals[int(np.argmax(contrib))]
         why = "every signal finds it like a real image" if not disagree else (
-            "on balance like a real image, but " + " and ".join(PLAIN[s].split(" (")[0] for s in disagree)
-            .replace("the critic recognises", "the critic suspects").replace("found", "suspects"))
+            "on balance like a real image, but " + " and ".join(SUSPECTS[s] for s in disagree))
         return Decision("real", p, top, why, disagree)
     top = comb.signals[int(np.argmin(contrib))]
     disagree = tuple(s for s in comb.signals if alone.get(s))
