@@ -175,8 +175,14 @@ def test_project_returns_a_reconstruction(client):
     assert _png(recon).size == (224, 224)
     assert 0 <= info["label"] < 10 and info["class_name"] != "-"
     assert len(info["z"]) == 64 and math.isfinite(info["loss"])
+    assert info["method"] == "auto" and info["stage"] == "tune" and info["tuned"]  # no encoder: z optimised, G tuned
+    assert 0.0 <= info["rms"] < 1.0 and info["stages"]["optimise"]["steps"] == 6
     fixed, info2 = client.predict(image=handle_file(str(REAL_PNG)), class_name="Bag", steps=4, api_name="/project")
     assert info2["class_name"] == "Bag"
+    _, only_z = client.predict(image=handle_file(str(REAL_PNG)), steps=4, method="optimise", api_name="/project")
+    assert only_z["stage"] == "optimise" and not only_z["tuned"]
+    with pytest.raises(AppError, match="needs an encoder"):
+        client.predict(image=handle_file(str(REAL_PNG)), method="encoder", api_name="/project")
 
 
 def test_project_rejects_bad_steps(client):

@@ -379,13 +379,14 @@ def test_generate_to_interpolation_endpoint(page, server):
 
 
 def test_projecting_an_upload_finds_a_latent_and_class(page, server):
-    """The Project tab end to end: upload a real dress, run the projector, see the reconstruction and its class."""
+    """The Project tab end to end: upload a real bag, run the projector, see the reconstruction and its class (the
+    tab opens with a dress projected at start-up, so the result names the upload)."""
     _open(page, server)
     page.click("button[role=tab]:has-text('Project')")
-    page.set_input_files("#proj-file input[type=file]", str(ROOT / "assets" / "examples" / "real_dress_test13.png"))
+    page.set_input_files("#proj-file input[type=file]", str(ROOT / "assets" / "examples" / "real_bag_test18.png"))
     page.click("#proj-btn")
-    page.wait_for_function("() => (document.querySelector('#proj-result')?.innerText || '').includes('Best match')",
-                           timeout=120_000)
+    page.wait_for_function("() => (document.querySelector('#proj-result')?.innerText || '')"
+                           ".includes('Best match for real_bag_test18.png')", timeout=120_000)
     text = page.inner_text("#proj-result")
     m = re.search(r"pixel RMS error ([0-9.]+)% of full scale", text)
     assert m and 0.0 < float(m.group(1)) < 100.0, text

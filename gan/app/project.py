@@ -29,14 +29,13 @@ from .uploads import input_name, preprocess_upload
 MAX_PROJECT_STEPS = 1000
 DEFAULT_PROJECT_STEPS = 20  # steps of the z optimisation after the encoder
 OPTIMISE_STEPS = 150  # steps of the optimisation without an encoder (method "optimise")
-DEFAULT_TUNE_STEPS = 40
+DEFAULT_TUNE_STEPS = 60
 MAX_TUNE_STEPS = 500
 METHODS = ("auto", "encoder", "refine", "tune", "optimise")
-BUDGET_S = float(os.environ.get("GAN_APP_PROJECT_BUDGET_S", "0.3"))  # "auto": seconds of compute per projection
+BUDGET_S = float(os.environ.get("GAN_APP_PROJECT_BUDGET_S", "0.35"))  # "auto": seconds of compute per projection
 MAX_BUDGET_S = 30.0
-STAGE_WORDS = {"encoder": "the encoder alone", "refine": "the encoder and a refinement of z",
-               "tune": "the encoder, a refinement of z and a tuned copy of G",
-               "optimise": "an optimisation of z"}
+STAGE_WORDS = {"encoder": "the encoder", "refine": "a refinement of z", "optimise": "an optimisation of z",
+               "tune": "a tuned copy of G"}
 _ENCODERS: dict[str, Any] = {}  # model folder -> its encoder (or None), loaded once per process
 _LOCK = threading.Lock()
 
@@ -118,10 +117,16 @@ def project_input(ctx: AppContext, src: Any, class_choice: Any = AUTO_CLASS, *, 
     return _projection(ctx, r, pre, name, m, n, budget, plot)
 
 
+def _stages_words(steps: dict) -> str:
+    """'the encoder, a refinement of z and a tuned copy of G' for the stages that ran."""
+    words = [STAGE_WORDS.get(s, s) for s in steps if steps[s]]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _markdown(ctx: AppContext, r: Any, name: str, lab: int | None, seconds: float, notes: list[str],
               cands: dict) -> str:
     md = [f"Best match for `{name.replace('`', '')}`: **{class_name(ctx, lab)}**; pixel RMS error {100 * r.rms:.1f}% of full scale with "
-          f"{STAGE_WORDS.get(r.stage, r.stage)} ({seconds:.2f} s)."]
+          f"{_stages_words(r.steps)} ({seconds:.2f} s)."]
     if r.tuned:
         md.append("**Edit in Generate** carries the tuned copy of G: the sliders then move this garment itself.")
     if len(cands) > 1:

@@ -109,10 +109,10 @@ def build_project_tab(ctx: AppContext, demo: gr.Blocks, choices: list[str], heav
             steps = gr.Slider(2, MAX_PROJECT_STEPS, value=DEFAULT_PROJECT_STEPS, step=1, elem_id="proj-steps",
                               label="Steps of the z optimisation (refinement, or the whole optimisation)")
             btn = gr.Button("Project", variant="primary", elem_id="proj-btn")
-            gallery = gr.Gallery(value=project_examples(), label="Examples: click one to project it", columns=6,
-                                 height="auto", allow_preview=False, object_fit="contain", buttons=[],
-                                 elem_id="proj-examples")
             md = gr.Markdown(first[3], elem_id="proj-result")
+            gallery = gr.Gallery(value=project_examples(), label="Examples: click one to project it", columns=6,
+                                 height=150, allow_preview=False, object_fit="contain", buttons=[],
+                                 elem_id="proj-examples")
         with gr.Column():
             with gr.Row():
                 target = gr.Image(first[0], label="Target (as D sees it)", interactive=False, elem_classes=["crisp"],

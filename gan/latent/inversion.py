@@ -38,7 +38,7 @@ from .sampling import generator_of
 STAGES = ("encoder", "refine", "tune")
 CLASS_CANDIDATES = 2  # classes tried at the encoder's z when the class is not given
 REFINE_SHARE = 0.45  # with a budget, the refinement may use this share of it; the tuning gets the rest
-EDIT_WEIGHT = 1.0  # tuning: weight of keeping the sliders' moves, beside the pixel error at the pivot
+EDIT_WEIGHT = 0.3  # tuning: weight of keeping the sliders' moves, beside the pixel error at the pivot
 EDIT_PAIRS = 2  # tuning: slider moves held per step (cycling through all of them)
 
 
@@ -200,7 +200,7 @@ class Plan:
 
     stage: str = "tune"
     refine_steps: int = 20
-    tune_steps: int = 40
+    tune_steps: int = 60
     optimise_steps: int = 150  # without an encoder: the multi-start optimisation that replaces stages 1 and 2
     reg_weight: float = 0.01  # refinement: weight of the |z| prior
     edit_weight: float = EDIT_WEIGHT  # tuning: weight of keeping the sliders' moves
