@@ -15,7 +15,8 @@
 The copy shares every other weight with G (no copy of them, never written: they are not differentiated),
 so G itself, and every other caller's copy, is never changed. Without an encoder the first two stages are
 the multi-start optimisation of ``gan.latent.projection`` ("optimise"). A time budget makes every stage
-stop early; ``Inversion.stage`` names the last stage that ran and ``steps`` how far each one got.
+stop early, except for the first ``Plan.min_tune_steps`` of the tuning (the stage that matters most);
+``Inversion.stage`` names the last stage that ran and ``steps`` how far each one got.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .sampling import generator_of
 
 STAGES = ("encoder", "refine", "tune")
 CLASS_CANDIDATES = 2  # classes tried at the encoder's z when the class is not given
-REFINE_SHARE = 0.45  # with a budget, the refinement may use this share of it; the tuning gets the rest
+REFINE_SHARE = 0.3  # with a budget, the refinement may use this share of it; the tuning gets the rest
 EDIT_WEIGHT = 0.3  # tuning: weight of keeping the sliders' moves, beside the pixel error at the pivot
 EDIT_PAIRS = 2  # tuning: slider moves held per step (cycling through all of them)
 
@@ -149,7 +150,8 @@ def refine(objective: Objective, z: torch.Tensor, y: torch.Tensor | None, steps:
 
 def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None, steps: int, *,
          edits: tuple[torch.Tensor, torch.Tensor | None] | None = None, edit_weight: float = EDIT_WEIGHT,
-         lr: float = 3e-3, deadline: float = math.inf, history: list[float] | None = None) -> tuple[Generator, int]:
+         lr: float = 3e-3, deadline: float = math.inf, min_steps: int = 0,
+         history: list[float] | None = None) -> tuple[Generator, int]:
     """(3) Pivotal tuning: a copy of G whose last block is fitted to the target at the pivot z; (copy, steps run).
 
     With edits (z offsets (K, z_dim) and class-input offsets (K, z_dim) or None, e.g. the sliders' moves), the
@@ -171,7 +173,7 @@ def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | Non
     opt = torch.optim.Adam(params, lr=lr)
     done = 0
     for i in range(steps):
-        if time.perf_counter() > deadline:
+        if i >= min_steps and time.perf_counter() > deadline:
             break
         with torch.enable_grad():
             out = Gt.forward_from(h0, k)
@@ -203,6 +205,7 @@ class Plan:
     tune_steps: int = 60
     optimise_steps: int = 150  # without an encoder: the multi-start optimisation that replaces stages 1 and 2
     reg_weight: float = 0.01  # refinement: weight of the |z| prior
+    min_tune_steps: int = 30  # tuning steps that run even when the budget is spent (the stage that matters most)
     edit_weight: float = EDIT_WEIGHT  # tuning: weight of keeping the sliders' moves
     budget_s: float | None = None
 
@@ -294,7 +297,7 @@ def _run(model: nn.Module, G: Generator, encoder: Encoder | None, tgt: torch.Ten
         t = time.perf_counter()
         edits = None if directions is None else slider_edits(directions, None if y is None else int(y[0]))
         Gt, r.steps["tune"] = tune(G, tgt, z, y, plan.tune_steps, edits=edits, edit_weight=plan.edit_weight,
-                                   deadline=end, history=r.history)
+                                   deadline=end, min_steps=plan.min_tune_steps, history=r.history)
         r.seconds["tune"] = round(time.perf_counter() - t, 4)
         r.stage, Gt = ("tune", Gt) if r.steps["tune"] else (r.stage, G)
     with torch.no_grad():
