@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -98,6 +99,11 @@ def run_api(model_dir: str, images: torch.Tensor) -> dict:
     srv = start_app(model_dir, log=tmp / "server.log", env={"GAN_APP_SCRATCH": str(tmp / "scratch")})
     try:
         client = Client(srv.url, verbose=False)
+        noop = []
+        for _ in range(20):  # the floor: a Gradio round trip that computes nothing
+            t0 = time.perf_counter()
+            client.predict(0.0, api_name="/noop")
+            noop.append(time.perf_counter() - t0)
         secs, rms, stages = [], [], {}
         for i in range(len(images)):
             path = tmp / f"test{i}.png"
@@ -111,7 +117,8 @@ def run_api(model_dir: str, images: torch.Tensor) -> dict:
     finally:
         srv.stop()
     return {"calls": len(secs), "first_s": secs[0], "median_s": statistics.median(secs), "p95_s": p95(secs),
-            "rms_mean": statistics.mean(rms), "rms_max": max(rms), "stages": stages}
+            "rms_mean": statistics.mean(rms), "rms_max": max(rms), "stages": stages,
+            "noop_median_s": statistics.median(noop)}
 
 
 def run_sliders(model: GAN, enc, d, test, start: int, per_class: int, clf, ref) -> list[dict]:
@@ -148,10 +155,13 @@ def _judged(e, name: str) -> dict:
 
 
 def _print(stages: list[dict], api: dict | None, sliders: list[dict], args, seconds: float) -> None:
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"\nProjection of real Fashion-MNIST test images with {args.model}; machine: "
-          f"{hardware_description(torch.device('cpu'))}, {torch.get_num_threads()} torch thread(s); {seconds:.0f} s.\n")
-    print(f"| method ({args.n} images) | s per image, median | p95 | pixel RMS (% of range), mean | max | "
-          f"feature distance | class = label |\n|---|---:|---:|---:|---:|---:|---:|")
+          f"{hardware_description(torch.device('cpu'))}, {torch.get_num_threads()} torch thread(s); {seconds:.0f} s; "
+          f"load average at the end {load} (1, 5, 15 min: other processes sharing the cores slow every row).\n")
+    if stages:
+        print(f"| method ({args.n} images) | s per image, median | p95 | pixel RMS (% of range), mean | max | "
+              f"feature distance | class = label |\n|---|---:|---:|---:|---:|---:|---:|")
     for r in stages:
         print(f"| {r['method']} | {r['median_s']:.3f} | {r['p95_s']:.3f} | {100 * r['rms_mean']:.1f} | "
               f"{100 * r['rms_max']:.1f} | {r['feature_distance']:.3f} | {100 * r['class_is_label']:.0f}% |")
@@ -159,7 +169,8 @@ def _print(stages: list[dict], api: dict | None, sliders: list[dict], args, seco
         print(f"\n/project through gradio_client ({api['calls']} calls, default arguments): first call "
               f"{api['first_s']:.2f} s, median {api['median_s']:.3f} s, p95 {api['p95_s']:.3f} s; pixel RMS "
               f"{100 * api['rms_mean']:.1f}% of the range on average, {100 * api['rms_max']:.1f}% at most; "
-              f"stages that ran: {api['stages']}.")
+              f"stages that ran: {api['stages']}. A no-op round trip (/noop) took {api['noop_median_s']:.3f} s "
+              f"(median of 20) in the same run.")
     if sliders:
         print(f"\nAttribute sliders at +{LABEL_STEP:g}: unseen seeds vs projected real test images of the class "
               f"(check: own >= {CHECK.own:g} sd, largest other <= {CHECK.leak:g}x own, class kept >= "
@@ -181,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200, help="test images for the stages and /project (default: 200)")
     p.add_argument("--per-class", type=int, default=100, help="test images per class for the sliders (0: skip)")
     p.add_argument("--api", action="store_true", help="also time /project on a launched app")
+    p.add_argument("--skip-stages", action="store_true", help="skip (1), the in-process stages")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1, as the app)")
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = p.parse_args(argv)
@@ -196,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     x = to_float(test.images[:args.n])
     print("stages:", flush=True)
     d = load_directions(args.model, z_dim=model.z_dim)
-    stages = run_stages(model, enc, d, x, test.labels[:args.n], clf, BUDGET_S)
+    stages = [] if args.skip_stages else run_stages(model, enc, d, x, test.labels[:args.n], clf, BUDGET_S)
     api = run_api(args.model, test.images[:args.n]) if args.api else None
     sliders = []
     if args.per_class and d is not None:

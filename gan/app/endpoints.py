@@ -250,11 +250,11 @@ class Api:
         Args:
             image: an image file (as for /score).
             class_name: a class name or index, or "auto" to try the likeliest classes and keep the best.
-            steps: steps of the z optimisation, 2..1000: the refinement after the encoder (default 20), or the
+            steps: steps of the z optimisation, 2..1000: the refinement after the encoder (default 10), or the
                 whole optimisation for method "optimise" (default 150).
             method: "auto" (the best stage within budget_s), "encoder", "refine", "tune" (the encoder, a
                 refinement of z, then a copy of G tuned to the image) or "optimise" (z alone, no encoder).
-            budget_s: seconds of computation for "auto" (default 0.35, at most 30).
+            budget_s: seconds of computation for "auto" (default 0.3, at most 30).
         Returns:
             the reconstruction (PNG) and a dict: label, class_name, loss, mse, rms (pixel RMS error as a fraction
             of the range), feature_distance, steps, seconds, candidates, z, preprocessing, method, stage (the last

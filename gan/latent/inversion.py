@@ -40,7 +40,7 @@ STAGES = ("encoder", "refine", "tune")
 CLASS_CANDIDATES = 2  # classes tried at the encoder's z when the class is not given
 REFINE_SHARE = 0.3  # with a budget, the refinement may use this share of it; the tuning gets the rest
 EDIT_WEIGHT = 0.3  # tuning: weight of keeping the sliders' moves, beside the pixel error at the pivot
-EDIT_PAIRS = 2  # tuning: slider moves held per step (cycling through all of them)
+EDIT_PAIRS = 1  # tuning: slider moves held per step (cycling through all of them)
 
 
 @dataclass
@@ -150,7 +150,7 @@ def refine(objective: Objective, z: torch.Tensor, y: torch.Tensor | None, steps:
 
 def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None, steps: int, *,
          edits: tuple[torch.Tensor, torch.Tensor | None] | None = None, edit_weight: float = EDIT_WEIGHT,
-         lr: float = 3e-3, deadline: float = math.inf, min_steps: int = 0,
+         lr: float = 5e-3, deadline: float = math.inf, min_steps: int = 0,
          history: list[float] | None = None) -> tuple[Generator, int]:
     """(3) Pivotal tuning: a copy of G whose last block is fitted to the target at the pivot z; (copy, steps run).
 
@@ -201,8 +201,8 @@ class Plan:
     """How far invert() goes and how: the last stage, each stage's steps and weights, and the time budget."""
 
     stage: str = "tune"
-    refine_steps: int = 20
-    tune_steps: int = 60
+    refine_steps: int = 10
+    tune_steps: int = 50
     optimise_steps: int = 150  # without an encoder: the multi-start optimisation that replaces stages 1 and 2
     reg_weight: float = 0.01  # refinement: weight of the |z| prior
     min_tune_steps: int = 30  # tuning steps that run even when the budget is spent (the stage that matters most)
