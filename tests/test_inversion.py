@@ -122,7 +122,7 @@ def test_auto_class_and_the_time_budget(folder):
     enc = load_encoder(folder)
     target = torch.rand(1, 28, 28) * 2 - 1
     r = invert(model, target, encoder=enc, stage="tune", budget_s=0.0)  # spent at once: only the tuning's minimum
-    assert r.stage == "tune" and r.steps.get("refine", 0) == 0 and r.steps["tune"] == 30
+    assert r.stage == "tune" and r.steps.get("refine", 0) == 0 and r.steps["tune"] == 40
     r = invert(model, target, encoder=enc, stage="tune", budget_s=0.0, min_tune_steps=0)
     assert r.stage == "encoder" and r.steps.get("tune", 0) == 0
     assert r.label in r.candidates and len(r.candidates) == 2  # the classifier's two likeliest classes

@@ -29,7 +29,7 @@ from .uploads import input_name, preprocess_upload
 MAX_PROJECT_STEPS = 1000
 DEFAULT_PROJECT_STEPS = 10  # steps of the z optimisation after the encoder
 OPTIMISE_STEPS = 150  # steps of the optimisation without an encoder (method "optimise")
-DEFAULT_TUNE_STEPS = 50
+DEFAULT_TUNE_STEPS = 70
 MAX_TUNE_STEPS = 500
 METHODS = ("auto", "encoder", "refine", "tune", "optimise")
 BUDGET_S = float(os.environ.get("GAN_APP_PROJECT_BUDGET_S", "0.3"))  # "auto": seconds of compute per projection

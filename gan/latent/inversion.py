@@ -202,10 +202,10 @@ class Plan:
 
     stage: str = "tune"
     refine_steps: int = 10
-    tune_steps: int = 50
+    tune_steps: int = 70
     optimise_steps: int = 150  # without an encoder: the multi-start optimisation that replaces stages 1 and 2
     reg_weight: float = 0.01  # refinement: weight of the |z| prior
-    min_tune_steps: int = 30  # tuning steps that run even when the budget is spent (the stage that matters most)
+    min_tune_steps: int = 40  # tuning steps that run even when the budget is spent (the stage that matters most)
     edit_weight: float = EDIT_WEIGHT  # tuning: weight of keeping the sliders' moves
     budget_s: float | None = None
 
