@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,14 @@ def test_edit_in_generate_moves_the_uploaded_garment(browser, shipped_app_server
             page.keyboard.press("ArrowRight")
         page.wait_for_function("(old) => document.querySelector('#gen-image img').src !== old", arg=before,
                                timeout=30_000)
-        _loaded(page, "#gen-image")
-        moved = _pixels(page, "#gen-image img")
-        change = np.abs(moved - shown)
+        deadline = time.monotonic() + 30  # the first new image may answer an early keypress: wait for the last
+        while True:
+            _loaded(page, "#gen-image")
+            moved = _pixels(page, "#gen-image img")
+            change = np.abs(moved - shown)
+            if change.mean() > 0.005 or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(500)
         assert change.mean() > 0.005  # the garment changed ...
         assert np.sqrt(((moved - garment) ** 2).mean()) < 0.25  # ... and is still the user's sneaker, edited
         page.screenshot(path=str(ARTIFACTS / "browser_project_edit.png"), full_page=True)
