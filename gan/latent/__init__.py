@@ -11,7 +11,10 @@ One module per concern:
 * ``space``      where a slider moves: z, or z and G's class input
 * ``directions`` the Directions container, apply_directions / apply_edit, files
 * ``build``      write_directions(folder): compute a model folder's sliders and write them there
-* ``projection`` GAN inversion (find the z and class of an image)
+* ``projection`` GAN inversion by optimisation (find the z and class of an image)
+* ``encoder``    the encoder (image -> z and class) and its files; ``encoder_train`` trains it
+* ``inversion``  projection in three stages: encoder, refinement of z, pivotal tuning of a copy of G
+* ``edits``      the sliders' moves on projected images, each with its own generator
 * ``share``      share strings and latent .npy files
 * ``media``      PNG, GIF and MP4
 * ``cli``        ``python -m gan.latent directions DIR`` and ``python -m gan.latent attributes``
