@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector-steps", type=int, default=None, help="--lofo: detector steps (default: its own)")
     p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated)")
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")
+    p.add_argument("--cache", default=None, help="--lofo: keep each fold's detector in this folder and reuse it "
+                        "when the options match (only the verdict is refitted)")
     p.add_argument("--skip-shipped", action="store_true", help="--lofo: the folds only, not the folder's detector")
     args = p.parse_args(argv)
     if args.lofo:

@@ -29,9 +29,9 @@ from PIL import Image
 from gan import GAN
 from gan.data import load_dataset, to_uint8
 from gan.scoring.calibration import generate_images
-from gan.scoring.detector import Detector
+from gan.scoring.detector import Detector, load_detector, save_detector
 from gan.scoring.detector_data import DetectorData
-from gan.scoring.detector_train import DetectorOptions, train_detector
+from gan.scoring.detector_train import DetectorOptions, fit_verdict, train_detector
 from gan.scoring.measures import roc_auc
 from gan.scoring.roundtrip import UPLOAD_SCALES, photo_jpeg
 
@@ -81,7 +81,7 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
              families: list[str] | None, data_dir: str | None, pool: int = 4000, shipped: bool = True,
-             log=print) -> dict:  # noqa: ANN001
+             cache: Path | None = None, log=print) -> dict:  # noqa: ANN001
     """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}."""
     from gan.app.context import load_context
     from gan.zoo import load_zoo
@@ -101,9 +101,8 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
     for f in (families or sorted(zoo)):
         t0 = time.perf_counter()
         log(f"fold: without {f}")
-        res = train_detector(model, data, replace(opts, exclude=(f,)), critic=ctx.critic,
-                             calibration=ctx.calibration, log=log)
-        ctx.detector = Detector(res.net, res.info)
+        ctx.detector = fold_detector(ctx, data, replace(opts, exclude=(f,)), None if cache is None else cache / f,
+                                     log=log)
         for v in ("upload", "photo"):
             lofo.append(_row(f, zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
                              score_files(ctx, fam_files[f][v])))
@@ -125,6 +124,21 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
                                 score_files(ctx, fam_files[f][v])))
     return {"lofo": lofo, "shipped": shipped, "seconds_per_fold": timing, "options": vars(opts),
             "n_real": n_real, "n_family": n_family}
+
+
+def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | None, log=print) -> Detector:  # noqa: ANN001
+    """A fold's detector: trained without opts.exclude, or read from `cache` when a run with the same
+    options saved one there (its verdict is refitted: the combination's code may be newer)."""
+    det = load_detector(cache) if cache is not None else None
+    if det is not None and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
+        log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
+        det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration))
+        return det
+    res = train_detector(ctx.model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        save_detector(cache, res.net, res.info)
+    return Detector(res.net, res.info)
 
 
 def _shipped_rows(ctx, model: GAN, real_files: dict, tmp: Path, n: int, seed: int) -> list:  # noqa: ANN001
@@ -149,7 +163,8 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
     """benchmarks/critic.py --lofo: print (and optionally write) the leave-one-family-out table."""
     out = run_lofo(Path(args.model), n_real=args.n_real, n_family=args.n_family, steps=args.detector_steps,
                    seed=args.seed, families=args.families.split(",") if args.families else None,
-                   data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped)
+                   data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped,
+                   cache=Path(args.cache) if args.cache else None)
     text = markdown(out["lofo"] + out["shipped"])
     print(text)
     if args.out:

@@ -37,6 +37,7 @@ MAX_PIXELS = 25_000_000  # 25 megapixels: larger images are refused from their h
 MIN_SIDE = 8  # the longer side must have at least this many pixels
 ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "WEBP", "BMP", "TIFF")
 CONTENT_THRESHOLD = 0.05 * 255  # trim: a pixel is content when it differs from the background by > 5%
+FORMAT_MAX_BACKGROUND = 0.25 * 255  # a 28x28 image whose border is darker than this is taken as it is
 
 Image.init()  # register every plugin now: open(formats=...) looks them up and MPO is not preloaded
 _OPENABLE = tuple(f for f in ALLOWED_FORMATS if f in Image.OPEN)
@@ -338,7 +339,9 @@ def _from_array(arr: np.ndarray) -> Image.Image:
 def preprocess(img: Image.Image, *, size: int = 28) -> Preprocessed:
     """Turn a loaded image into D's input (1, 1, size, size) in [-1, 1], as Fashion-MNIST was made.
 
-    Steps (each one that changes something is recorded in ``notes``):
+    An image already in Fashion-MNIST's format (``fashion_format``: size x size or a pixel-repeated copy,
+    grayscale, light object on a dark background) is taken exactly as it is.  Anything else goes through
+    these steps (each one that changes something is recorded in ``notes``):
 
     1. Flatten transparency: transparent pixels become the background.  The fill is chosen to contrast
        with the opaque content: black under light content, white under dark content (a dark-on-light
@@ -375,6 +378,13 @@ def preprocess(img: Image.Image, *, size: int = 28) -> Preprocessed:
             notes.append(f"flattened transparency onto {'black' if fill == 0.0 else 'white'}")
     else:
         gray = np.asarray(img, dtype=np.float32)
+    same = fashion_format(gray, size) if img.mode == "L" or _opaque_gray(img) else None
+    if same is not None:
+        if same.shape != gray.shape:
+            notes.append(f"{gray.shape[1]}x{gray.shape[0]} pixel-repeated copy of a {size}x{size} image: read as "
+                         f"that image")
+        tensor = torch.from_numpy(same).float().div(127.5).sub(1.0).view(1, 1, size, size)
+        return Preprocessed(tensor=tensor, image28=Image.fromarray(same), inverted=False, notes=notes)
     # (3) background level, content mask, polarity, levels
     border = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
     bg = float(np.median(border))
@@ -415,6 +425,36 @@ def preprocess(img: Image.Image, *, size: int = 28) -> Preprocessed:
     out[oy:oy + nh, ox:ox + nw] = small
     tensor = torch.from_numpy(out).float().div(127.5).sub(1.0).view(1, 1, size, size)  # (1, 1, S, S) in [-1, 1]
     return Preprocessed(tensor=tensor, image28=Image.fromarray(out), inverted=inverted, notes=notes)
+
+
+def fashion_format(gray: np.ndarray, size: int = 28) -> np.ndarray | None:
+    """The (size, size) uint8 image when gray (H, W) already is one in Fashion-MNIST's format, else None.
+
+    That is: size x size, or a pixel-repeated (nearest-neighbour) copy at an integer scale, with a dark
+    background (the median of the 1-pixel border at most FORMAT_MAX_BACKGROUND) and a lighter object.  Such an
+    image, a data set image or a generator's sample saved as PNG, is what D was trained on, so it is
+    taken exactly as it is: no level stretch, trim or resampling that would change its pixels (and the
+    traces by which the detector tells generated images).
+    """
+    h, w = gray.shape
+    if h != w or h % size or np.any(gray != np.round(gray)):
+        return None
+    k = h // size
+    small = gray[::k, ::k]
+    if k > 1 and not np.array_equal(np.repeat(np.repeat(small, k, 0), k, 1), gray):
+        return None
+    border = np.concatenate([small[0], small[-1], small[1:-1, 0], small[1:-1, -1]])
+    bg = float(np.median(border))
+    content = np.abs(small - bg) > CONTENT_THRESHOLD
+    if bg > FORMAT_MAX_BACKGROUND or not content.any() or float(small[content].mean()) <= bg:
+        return None
+    return small.astype(np.uint8)
+
+
+def _opaque_gray(img: Image.Image) -> bool:
+    """An RGBA image that is fully opaque and has no colour (R = G = B everywhere)."""
+    a = np.asarray(img)
+    return bool((a[:, :, 3] == 255).all() and (a[:, :, 0] == a[:, :, 1]).all() and (a[:, :, 1] == a[:, :, 2]).all())
 
 
 def load_and_preprocess(src: Any, *, size: int = 28) -> Preprocessed:

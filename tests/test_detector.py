@@ -17,6 +17,7 @@ import torch
 from gan import GAN
 from gan.fileio import sha256_file
 from gan.scoring import load_calibration, load_critic, score_images, write_calibration
+from gan.scoring.measures import roc_auc
 from gan.scoring.combine import DISAGREE_CAP, MAX_VAL_FPR, UNLIKE, UNLIKE_CAP, Combination, decide
 from gan.scoring.detector import DETECTOR_CONFIG, DETECTOR_FILE, DetectorNet, load_detector, residuals
 from gan.scoring.detector_train import DetectorOptions, write_detector
@@ -138,18 +139,36 @@ def test_score_images_combines_every_signal_and_says_who_decided(folder: Path, z
 
 
 # ---- the combination's rules --------------------------------------------------------------------------
-def test_combination_respects_signs_and_the_false_positive_bound() -> None:
+@pytest.mark.parametrize("form", ["softmin", "linear"])
+def test_combination_respects_signs_and_the_false_positive_bound(form: str) -> None:
     rng = np.random.default_rng(0)
     real = np.stack([rng.normal(2, 1, 500), rng.normal(1, 1, 500), rng.normal(0, 0.3, 500)], 1)
     fake = np.stack([rng.normal(-2, 1, 500), rng.normal(-1, 1, 500), rng.normal(1, 0.3, 500)], 1)
-    comb = Combination.fit(("critic", "detector", "distance"), real, fake)
-    assert all(w >= 0 for w in comb.weights)
+    comb = Combination.fit(("critic", "detector", "distance"), real, fake, form=form)
+    assert comb.form == form and all(w >= 0 for w in comb.weights)
     assert comb.val_fpr <= MAX_VAL_FPR + 1e-9 and comb.val_auc > 0.95
     assert np.mean(comb.p_real(real) < 0.5) <= MAX_VAL_FPR + 1e-9
     again = Combination.from_dict(json.loads(json.dumps(comb.to_dict())))
     assert np.allclose(again.p_real(fake), comb.p_real(fake))
     with pytest.raises(ValueError, match="signals"):
         Combination.from_dict({**comb.to_dict(), "signals": ["oracle"]})
+
+
+def test_softmin_lets_one_sure_specialist_decide() -> None:
+    """Two generators, each seen by one signal only: the soft minimum catches both, a sum misses one."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    real = np.stack([rng.normal(2, 1, n), rng.normal(2, 1, n)], 1)
+    only_critic = np.stack([rng.normal(-3, 1, n), rng.normal(4, 1, n)], 1)  # the detector finds it very real
+    only_detector = np.stack([rng.normal(4, 1, n), rng.normal(-3, 1, n)], 1)
+    fake = np.concatenate([only_critic, only_detector])
+    aucs = {}
+    for form in ("softmin", "linear"):
+        comb = Combination.fit(("critic", "detector"), real, fake, form=form)
+        aucs[form] = roc_auc(comb.logit(real), comb.logit(fake))
+        if form == "softmin":
+            assert (comb.p_real(fake) < 0.5).mean() > 0.9
+    assert aucs["softmin"] > 0.99 > aucs["linear"] + 0.02, aucs
 
 
 def test_no_flagged_image_is_called_real_with_confidence() -> None:

@@ -1,8 +1,8 @@
 """One verdict from every signal: the critic, the detector, and the distance to the real data.
 
-    comb = Combination.fit(features_real, features_fake, weights_fake)   # on validation images only
-    p = comb.p_real(critic_logit, detector_logit, log_distance)
-    decision = decide(comb, signals)                                       # verdict, p_real, who decided
+    comb = Combination.fit(signals, features_real, features_fake, weights_fake)   # on validation images only
+    p = comb.p_real(features)                                                     # (N, K) -> (N,)
+    decision = decide(comb, feats, alone, unlike)                                  # verdict, p_real, who decided
 
 Signals, each a number per image (higher: more like a real image, except the distance):
 
@@ -11,15 +11,26 @@ Signals, each a number per image (higher: more like a real image, except the dis
 * ``distance``: log of the Mahalanobis distance of early classifier statistics to the nearest class mean
   (``gan.scoring.ood``): how far the image lies from the real data, whatever made it.
 
-The combination is a logistic regression on these (critic and detector weights >= 0, the distance's
-<= 0), fitted on validation images (held-out real training images against samples of the shipped G and
-of the zoo's training families), with its bias then moved, if needed, so that at most ``MAX_VAL_FPR`` of
-the held-out real images are called generated.  Rules on top, so that no signal is overruled silently:
+The form is a **soft minimum** ("softmin") of per-signal logits.  Each signal k gets its own calibrated
+logit t_k = a_k * sign_k * standardised feature_k + c_k (a_k >= 0), and
+
+    logit(real) = -log(sum_k exp(-t_k)) + bias
+
+which is the posterior log-odds of "real" against a mixture of sources when each t_k is the log-odds of
+"real" against the sources that signal k speaks for (the critic: this model; the detector: other
+generators; the distance: anything far from the data): p(fake source | x) adds up over sources.  So one
+signal that is sure of "generated" is enough, and a signal that finds an image real cannot outvote
+another that found it generated (a weighted sum, form "linear", let the detector's "looks real" on this
+model's samples dilute the critic).  The terms are fitted jointly by maximum likelihood on validation
+images (held-out real training images against samples of the shipped G and of the zoo's training
+families, each half of the generated side), then the bias is lowered, if needed, so that at most
+``MAX_VAL_FPR`` of the held-out real images of every view are called generated.  Rules on top, so that no
+signal is overruled silently (both keep the order of P(real) within the images they touch):
 
 * an image farther from every class than 99% of real images is "unlike the data", never "real" (its P(real)
-  is at most ``UNLIKE_CAP``);
-* when the combination says "real" but one signal alone says "generated", P(real) is capped at
-  ``DISAGREE_CAP`` and the answer is marked unsure.
+  is scaled into [0, ``UNLIKE_CAP``]);
+* when the combination says "real" but one signal alone says "generated", P(real) is squeezed into
+  [0.5, ``DISAGREE_CAP``] and the answer is marked unsure.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 SIGNALS = ("critic", "detector", "distance")
+FORMS = ("softmin", "linear")  # "linear": sigmoid(bias + sum_k w_k sign_k z_k), detector.json files before softmin
 SIGN = {"critic": 1.0, "detector": 1.0, "distance": -1.0}  # the direction of "more real" for each signal
 MAX_VAL_FPR = 0.03  # at most 3% of held-out real validation images called generated
 DISAGREE_CAP = 0.65
@@ -45,15 +57,17 @@ PLAIN = {"critic": "the critic (which learned this model's own samples) finds it
 
 @dataclass
 class Combination:
-    """sigmoid(bias + sum_k weight_k * sign_k * feature_k), with the signals it was fitted on."""
+    """The verdict's logit from K signals (``form``: see the module docstring), fitted on validation images."""
 
     signals: tuple[str, ...]
-    weights: tuple[float, ...]  # >= 0, applied to sign * feature
+    weights: tuple[float, ...]  # a_k >= 0, applied to sign_k * standardised feature_k
     bias: float
     mean: tuple[float, ...]  # feature standardisation (fitted on the validation images)
     scale: tuple[float, ...]
     val_fpr: float = float("nan")  # share of held-out real images called generated at 0.5
     val_auc: float = float("nan")
+    form: str = "linear"
+    offsets: tuple[float, ...] = ()  # c_k of each signal's logit ("softmin")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,21 +77,33 @@ class Combination:
         sig = tuple(d["signals"])
         if not sig or any(s not in SIGNALS for s in sig):
             raise ValueError(f"verdict signals must be among {SIGNALS}, got {sig}")
-        vals = [tuple(float(v) for v in d[k]) for k in ("weights", "mean", "scale")]
+        form = d.get("form", "linear")
+        if form not in FORMS:
+            raise ValueError(f"verdict form must be one of {FORMS}, got {form!r}")
+        keys = ("weights", "mean", "scale") + (("offsets",) if form == "softmin" else ())
+        vals = [tuple(float(v) for v in d[k]) for k in keys]
         if any(len(v) != len(sig) for v in vals):
-            raise ValueError("verdict weights, mean and scale must have one value per signal")
+            raise ValueError(f"verdict {', '.join(keys)} must have one value per signal")
         return cls(sig, vals[0], float(d["bias"]), vals[1], vals[2], float(d.get("val_fpr", "nan")),
-                   float(d.get("val_auc", "nan")))
+                   float(d.get("val_auc", "nan")), form, vals[3] if form == "softmin" else ())
+
+    def _z(self, feats: np.ndarray) -> np.ndarray:
+        z = (np.asarray(feats, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return z * np.array([SIGN[s] for s in self.signals])
 
     def contributions(self, feats: np.ndarray) -> np.ndarray:
-        """(N, K) each signal's term of the logit for features (N, K) in ``signals`` order."""
-        z = (np.asarray(feats, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
-        sign = np.array([SIGN[s] for s in self.signals])
-        return z * sign * np.asarray(self.weights)
+        """(N, K) each signal's part for features (N, K) in ``signals`` order: its own calibrated logit
+        ("softmin") or its term of the sum ("linear"); higher is more like a real image either way."""
+        t = self._z(feats) * np.asarray(self.weights)
+        return t + np.asarray(self.offsets) if self.form == "softmin" else t
 
     def logit(self, feats: np.ndarray) -> np.ndarray:
         """The combined logit (N,) for features (N, K)."""
-        return self.contributions(feats).sum(1) + self.bias
+        t = self.contributions(feats)
+        if self.form == "softmin":
+            m = t.min(1)
+            return m - np.log(np.exp(-(t - m[:, None])).sum(1)) + self.bias
+        return t.sum(1) + self.bias
 
     def p_real(self, feats: np.ndarray) -> np.ndarray:
         """The combined P(real) (N,) for features (N, K)."""
@@ -85,34 +111,43 @@ class Combination:
 
     @classmethod
     def fit(cls, signals: tuple[str, ...], real: np.ndarray, fake: np.ndarray, fake_weights: np.ndarray | None = None,
-            *, real_groups: np.ndarray | None = None, steps: int = 300) -> "Combination":
-        """Logistic regression (sign-constrained weights) of real (N, K) against fake (M, K) features.
+            *, real_groups: np.ndarray | None = None, form: str = "softmin", steps: int = 300) -> "Combination":
+        """Maximum likelihood of real (N, K) against fake (M, K) features, weights a_k >= 0.
 
         Real and generated images weigh the same in total (a 50/50 prior); fake_weights (M,) share the
         generated half among generators.  The bias is then lowered, if needed, until at most MAX_VAL_FPR
         of `real` is called generated in every group of real_groups (N,) (e.g. each upload view).
         """
+        if form not in FORMS:
+            raise ValueError(f"verdict form must be one of {FORMS}, got {form!r}")
         x = np.concatenate([real, fake]).astype(np.float64)
         mean, scale = x.mean(0), x.std(0) + 1e-9
         fw = np.ones(len(fake)) if fake_weights is None else np.asarray(fake_weights, np.float64)
-        w = np.concatenate([np.full(len(real), 0.5 / len(real)), 0.5 * fw / fw.sum()])
-        t = np.concatenate([np.ones(len(real)), np.zeros(len(fake))])
+        W = torch.as_tensor(np.concatenate([np.full(len(real), 0.5 / len(real)), 0.5 * fw / fw.sum()]))
+        T = torch.as_tensor(np.concatenate([np.ones(len(real)), np.zeros(len(fake))]))
         sign = np.array([SIGN[s] for s in signals])
         X = torch.as_tensor((x - mean) / scale * sign)
         raw = torch.zeros(len(signals), dtype=torch.float64, requires_grad=True)
+        off = torch.zeros(len(signals), dtype=torch.float64, requires_grad=True)
         b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        W, T = torch.as_tensor(w), torch.as_tensor(t)
-        opt = torch.optim.LBFGS([raw, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+        params = [raw, off] if form == "softmin" else [raw, b]
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def logit() -> torch.Tensor:
+            if form == "softmin":
+                return -torch.logsumexp(-(X * F.softplus(raw) + off), 1)
+            return X @ F.softplus(raw) + b
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            loss = (F.binary_cross_entropy_with_logits(X @ F.softplus(raw) + b, T, reduction="none") * W).sum()
+            loss = (F.binary_cross_entropy_with_logits(logit(), T, reduction="none") * W).sum()
             loss.backward()
             return loss
 
         opt.step(closure)
-        comb = cls(tuple(signals), tuple(F.softplus(raw).detach().tolist()), b.item(), tuple(mean.tolist()),
-                   tuple(scale.tolist()))
+        comb = cls(tuple(signals), tuple(F.softplus(raw).detach().tolist()), b.item() if form == "linear" else 0.0,
+                   tuple(mean.tolist()), tuple(scale.tolist()), form=form,
+                   offsets=tuple(off.detach().tolist()) if form == "softmin" else ())
         lr = comb.logit(real)
         groups = np.zeros(len(real), int) if real_groups is None else np.asarray(real_groups)
         # the logit below which MAX_VAL_FPR of the real images of the worst group lie
@@ -142,11 +177,11 @@ def decide(comb: Combination, feats: np.ndarray, alone: dict[str, bool], unlike:
     contrib = comb.contributions(np.asarray(feats, np.float64)[None])[0]
     p = float(comb.p_real(np.asarray(feats, np.float64)[None])[0])
     if unlike:
-        return Decision(UNLIKE, min(p, UNLIKE_CAP), "distance", unlike_reason or PLAIN["distance"])
+        return Decision(UNLIKE, p * UNLIKE_CAP, "distance", unlike_reason or PLAIN["distance"])
     if p >= 0.5:
         disagree = tuple(s for s in comb.signals if s in alone and not alone[s])
         if disagree:
-            p = min(p, DISAGREE_CAP)
+            p = 0.5 + (p - 0.5) * (DISAGREE_CAP - 0.5) / 0.5
         top = comb.signals[int(np.argmax(contrib))]
         why = "every signal finds it like a real image" if not disagree else (
             "on balance like a real image, but " + " and ".join(SUSPECTS[s] for s in disagree))

@@ -122,13 +122,14 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
     info = {"families": families, "excluded": list(opts.exclude), "options": asdict(opts), "history": history,
             "best_val_auc_mean": round(best, 4), "seconds": round(time.perf_counter() - t0, 1),
             "machine": f"CPU: {cpu_name()}, {torch.get_num_threads()} threads"}
-    info.update(_fit_verdict(model, net, data, families, critic, calibration))
+    info.update(fit_verdict(model, net, data, families, critic, calibration))
     return DetectorResult(net, info)
 
 
-def _fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: list[str], critic,  # noqa: ANN001
-                 calibration) -> dict:
-    """The detector's own Platt scaling and the verdict's combination, on the validation images."""
+def fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: list[str], critic,  # noqa: ANN001
+                calibration) -> dict:
+    """The detector's own Platt scaling and the verdict's combination, on the validation images of the
+    real data, the shipped G and `families`: {"platt": ..., "verdict": ...} for detector.json."""
     real, fake, w = data.val_sets(families)
     with torch.no_grad():
         lr = torch.cat([net(b) for b in real.split(1000)]).double().numpy()
