@@ -144,7 +144,9 @@ def _detector_facts(info: dict | None) -> dict | None:
     return {"families": ", ".join(f"`{f}`" for f in info.get("families") or []),
             "n": len(info.get("families") or []), "val_auc": info.get("best_val_auc_mean"),
             "signals": ", ".join(v.get("signals") or []), "verdict_auc": v.get("val_auc"),
-            "verdict_fpr": v.get("val_fpr"), "steps": (info.get("options") or {}).get("steps")}
+            "verdict_fpr": v.get("val_fpr"), "steps": (info.get("options") or {}).get("steps"),
+            "form": ("a soft minimum of their calibrated logits (one signal sure of \"generated\" is enough)"
+                     if v.get("form") == "softmin" else "one logistic regression")}
 
 
 def _critic_facts(info: dict | None) -> dict | None:

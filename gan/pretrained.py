@@ -25,7 +25,7 @@ from huggingface_hub import ModelCard, ModelHubMixin, snapshot_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .fileio import atomic_path
+from .fileio import atomic_path, atomic_write_json, sha256_file
 from .models import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, generate
 
 FORMAT_VERSION = 1
@@ -153,6 +153,16 @@ def load_weights(module: nn.Module, path: Path, map_location: str = "cpu") -> No
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise ModelFormatError(f"{path.name} does not match config.json: {' '.join(first[:3])[:400]}") from None
+
+
+def save_tied_weights(module: nn.Module, folder: Path, weights_name: str, meta_name: str, meta: dict) -> Path:
+    """An extra of a model folder (critic, detector, encoder): write folder/weights_name (safetensors,
+    float32, atomically), then folder/meta_name: meta plus the weights' file name and SHA-256, by which its
+    loader refuses weights that are not the ones meta describes.  Returns the JSON path."""
+    weights = Path(folder) / weights_name
+    _atomic_save_file({k: v.float() for k, v in _contiguous(module.state_dict()).items()}, weights)
+    return atomic_write_json(Path(folder) / meta_name,
+                             {**meta, "weights": weights_name, "weights_sha256": sha256_file(weights)})
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -50,8 +50,11 @@ def auc_markdown(ctx: AppContext) -> str:
     return ("**One verdict from three signals.** The **critic** knows this model's own samples; the **detector** "
             f"looks for the traces any generator leaves (it learned from this model and {n} other families: "
             "fully connected, transposed-conv and upsampling GANs, WGAN-GP, a VAE); the **distance to the data** "
-            "says whether the image is like Fashion-MNIST at all. An image unlike the data is never called real, "
-            "and the answer names the signal that decided. " + critic_text)
+            "says whether the image is like Fashion-MNIST at all. " + (
+                "An image is called real only when every signal finds it real: one signal sure of \"generated\" "
+                "is enough. " if ctx.detector.combination.get("form") == "softmin" else "") +
+            "An image unlike the data is never called real, and the answer names the signal that decided. "
+            + critic_text)
 
 
 def _calibration_auc(ctx: AppContext) -> float | None:

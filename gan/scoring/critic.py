@@ -36,11 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from ..fileio import atomic_path, atomic_write_json, sha256_file
+from ..fileio import sha256_file
 from ..models import Discriminator, DiscriminatorConfig
-from ..pretrained import GAN, ModelFormatError, load_weights
+from ..pretrained import GAN, ModelFormatError, load_weights, save_tied_weights
 from . import analysis
 from .calibration import LogitCalibration
 
@@ -115,16 +114,10 @@ def critic_config(model: GAN, label_rule: str) -> DiscriminatorConfig:
 
 def save_critic(folder: str | Path, net: Discriminator, label_rule: str, info: dict) -> Path:
     """Write folder/critic.safetensors, then folder/critic.json (architecture, SHA-256 of the weights, info)."""
-    folder = Path(folder)
-    weights = folder / CRITIC_FILE
-    state = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()}
-    with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
-    meta = {"version": CRITIC_VERSION,
-            "architecture": {"class": "Discriminator", "config": asdict(net.cfg), "label_rule": label_rule,
-                             "parameters": sum(p.numel() for p in net.parameters())},
-            "weights": CRITIC_FILE, "weights_sha256": sha256_file(weights), **info}
-    return atomic_write_json(folder / CRITIC_CONFIG, meta)
+    arch = {"class": "Discriminator", "config": asdict(net.cfg), "label_rule": label_rule,
+            "parameters": sum(p.numel() for p in net.parameters())}
+    return save_tied_weights(net, Path(folder), CRITIC_FILE, CRITIC_CONFIG,
+                             {"version": CRITIC_VERSION, "architecture": arch, **info})
 
 
 def _read_meta(path: Path) -> tuple[DiscriminatorConfig, str, dict]:

@@ -31,10 +31,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
-from ..fileio import atomic_path, atomic_write_json, sha256_file
-from ..pretrained import load_weights
+from ..fileio import sha256_file
+from ..pretrained import load_weights, save_tied_weights
 
 DETECTOR_FILE = "detector.safetensors"
 DETECTOR_CONFIG = "detector.json"
@@ -104,16 +103,9 @@ class Detector:
 
 def save_detector(folder: str | Path, net: DetectorNet, info: dict) -> Path:
     """Write folder/detector.safetensors, then folder/detector.json (architecture, SHA-256s, info)."""
-    folder = Path(folder)
-    weights = folder / DETECTOR_FILE
-    state = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()}
-    with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
-    meta = {"version": DETECTOR_VERSION,
-            "architecture": {"class": "DetectorNet", "config": asdict(net.cfg),
-                             "parameters": sum(p.numel() for p in net.parameters())},
-            "weights": DETECTOR_FILE, "weights_sha256": sha256_file(weights), **info}
-    return atomic_write_json(folder / DETECTOR_CONFIG, meta)
+    arch = {"class": "DetectorNet", "config": asdict(net.cfg), "parameters": sum(p.numel() for p in net.parameters())}
+    return save_tied_weights(net, Path(folder), DETECTOR_FILE, DETECTOR_CONFIG,
+                             {"version": DETECTOR_VERSION, "architecture": arch, **info})
 
 
 def load_detector(folder: str | Path) -> Detector | None:
