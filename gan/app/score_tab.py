@@ -72,9 +72,10 @@ def build_score_tab(ctx: AppContext) -> None:
         return _score_outputs(score_inputs(ctx, [examples[evt.index]]))
 
     auc = auc_markdown(ctx)
-    gr.Markdown("Is an image a real Fashion-MNIST image or one this GAN generated? Each upload gets a "
-                "verdict. Uploads are converted exactly as the training data was made (grayscale, dark "
-                "background, cropped, 28x28). " + auc, elem_id="score-intro")
+    gr.Markdown("Is an image a real Fashion-MNIST image, or did a generator (this GAN or another) make it? Each "
+                "upload gets a verdict. An image already in the data set's format (28x28 grayscale, or a "
+                "pixel-repeated copy of one) is read exactly as it is; anything else is converted as the data "
+                "set was made (grayscale, dark background, cropped, 28x28). " + auc, elem_id="score-intro")
     with gr.Accordion("Two discriminators: why the game's D says 1/2 and what the critic is", open=False):
         gr.Markdown(two_discriminators_markdown(ctx), elem_id="score-explainer")
     first = first_report(ctx)

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..hardware import use_cpu_amp
 from ..models import Discriminator
 from ..pretrained import GAN
 from . import analysis
@@ -81,7 +82,8 @@ class RefineOptions:
     candidates: tuple[str, ...] = ("refine", "refine-classifier", "scratch")
     n_train: int | None = None  # use at most this many real training images (quick runs, tests)
     seed: int = 0
-    amp: bool = True  # bfloat16 autocast for the training steps (evaluation is float32)
+    amp: bool | None = None  # bf16 autocast for the training steps (evaluation is float32); None: on a GPU, and
+    # on a CPU only with native bf16 (emulated bf16 is several times slower than float32)
     data_dir: str | None = None
 
     def check(self) -> None:
@@ -164,7 +166,8 @@ class CandidateRun:
         cond = self.rule == "classifier"
         xr, xf, yr, yf = self.data.batch(self.gen, cond)
         dev = self.dev
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.opts.amp):
+        amp = self.opts.amp is not False if dev.type != "cpu" else use_cpu_amp(self.opts.amp, dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             lr_ = self.net(xr.to(dev), yr.to(dev) if cond else None)
             lf = self.net(xf.to(dev), yf.to(dev) if cond else None)
             loss = F.softplus(-lr_.float()).mean() + F.softplus(lf.float()).mean()
