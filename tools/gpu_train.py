@@ -11,8 +11,9 @@ What it does, each phase bounded so that the packing always happens before the d
    without it (--no-amp), and if the smoke run fails altogether nothing else is started; then
    ``benchmarks/train_speed.py`` on the GPU alone, at most a minute (the throughput figures);
 2. the training runs of ``--runs`` side by side (one process each; a small model leaves a big GPU mostly idle,
-   so they share it), each with ``train.py --time-budget`` so that each ends at an epoch boundary, writes its
-   model folder and evaluates itself every ``--eval-every`` epochs;
+   so they share it), each with ``train.py --time-budget``, which fits the run's steps and its learning-rate
+   cool-down to the window from the measured speed of its first steps (docs/training.md), so that each ends
+   cooled down inside it, writes its model folder and evaluates itself every ``--eval-every`` epochs;
 3. the 10,000-sample evaluation of every finished model (``python -m gan.evaluate --write``);
 5. one tar of at most 60 MiB, split into parts of at most 15 MiB: every run's card, metrics, evaluation and
    samples, the best run's weights and newest checkpoint (to continue it with ``train.py --resume``), then the
