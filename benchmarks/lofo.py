@@ -32,7 +32,9 @@ from gan.scoring.calibration import generate_images
 from gan.scoring.detector import Detector, load_detector, save_detector
 from gan.scoring.detector_data import DetectorData
 from gan.scoring.detector_train import DetectorOptions, fit_verdict, train_detector
+from gan.scoring import analysis
 from gan.scoring.measures import roc_auc
+from gan.scoring.nearest import BANK_SIZE, build_bank
 from gan.scoring.roundtrip import UPLOAD_SCALES, photo_jpeg
 
 BENCH_SEED = 9_301
@@ -98,7 +100,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
                      for k, v in enumerate(("upload", "photo"))} for f in zoo}
     opts = DetectorOptions(seed=seed) if steps is None else DetectorOptions(seed=seed, steps=steps)
     lofo, timing = [], {}
-    for f in (families or sorted(zoo)):
+    for f in (sorted(zoo) if families is None else families):
         t0 = time.perf_counter()
         log(f"fold: without {f}")
         ctx.detector = fold_detector(ctx, data, replace(opts, exclude=(f,)), None if cache is None else cache / f,
@@ -116,7 +118,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
     if ctx.detector is None:
         log("the folder has no detector: training one on every family, as fashion-gan finish does")
         res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
-        ctx.detector = Detector(res.net, res.info)
+        ctx.detector = Detector(res.net, res.info, bank=res.bank)
     shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
     for f in sorted(zoo):  # families it learned from (their test split is still unseen): for reference
         for v in ("upload", "photo"):
@@ -132,13 +134,16 @@ def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | 
     det = load_detector(cache) if cache is not None else None
     if det is not None and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
         log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
-        det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration))
+        if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
+            det.bank = build_bank(clf, data.real_all[:BANK_SIZE])
+        det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration,
+                                    det.bank))
         return det
     res = train_detector(ctx.model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        save_detector(cache, res.net, res.info)
-    return Detector(res.net, res.info)
+        save_detector(cache, res.net, res.info, bank=res.bank)
+    return Detector(res.net, res.info, bank=res.bank)
 
 
 def _shipped_rows(ctx, model: GAN, real_files: dict, tmp: Path, n: int, seed: int) -> list:  # noqa: ANN001
@@ -161,8 +166,9 @@ def markdown(rows: list[list]) -> str:
 
 def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/critic.py)
     """benchmarks/critic.py --lofo: print (and optionally write) the leave-one-family-out table."""
+    families = ([] if args.families == "none" else args.families.split(",")) if args.families else None
     out = run_lofo(Path(args.model), n_real=args.n_real, n_family=args.n_family, steps=args.detector_steps,
-                   seed=args.seed, families=args.families.split(",") if args.families else None,
+                   seed=args.seed, families=families,
                    data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped,
                    cache=Path(args.cache) if args.cache else None)
     text = markdown(out["lofo"] + out["shipped"])

@@ -140,27 +140,37 @@ class GAN(nn.Module, ModelHubMixin, library_name="pytorch", license="mit",
         return model
 
 
-def load_weights(module: nn.Module, path: Path, map_location: str = "cpu") -> None:
-    """Strictly load a safetensors file into module; raise ModelFormatError naming the file on any mismatch."""
+def load_weights(module: nn.Module, path: Path, map_location: str = "cpu", *,
+                 extra: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Strictly load a safetensors file into module; raise ModelFormatError naming the file on any mismatch.
+
+    Tensors named in `extra` (stored beside the module's state by save_tied_weights) are taken out first
+    and returned, those present."""
     if not path.is_file():
         raise ModelFormatError(f"{path.name} is missing from {path.parent}")
     try:
         state = load_file(str(path), device=map_location)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ModelFormatError(f"{path} is not a valid safetensors file (corrupted or truncated?): {e}") from None
+    out = {k: state.pop(k) for k in extra if k in state}
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise ModelFormatError(f"{path.name} does not match config.json: {' '.join(first[:3])[:400]}") from None
+    return out
 
 
-def save_tied_weights(module: nn.Module, folder: Path, weights_name: str, meta_name: str, meta: dict) -> Path:
+def save_tied_weights(module: nn.Module, folder: Path, weights_name: str, meta_name: str, meta: dict,
+                      extra: dict[str, torch.Tensor] | None = None) -> Path:
     """An extra of a model folder (critic, detector, encoder): write folder/weights_name (safetensors,
-    float32, atomically), then folder/meta_name: meta plus the weights' file name and SHA-256, by which its
-    loader refuses weights that are not the ones meta describes.  Returns the JSON path."""
+    atomically: the module's float32 state and any `extra` tensors as they are), then folder/meta_name: meta
+    plus the weights' file name and SHA-256, by which its loader refuses weights that meta does not describe.
+    Returns the JSON path."""
     weights = Path(folder) / weights_name
-    _atomic_save_file({k: v.float() for k, v in _contiguous(module.state_dict()).items()}, weights)
+    state = {k: v.float() for k, v in _contiguous(module.state_dict()).items()}
+    state.update(_contiguous(extra or {}))
+    _atomic_save_file(state, weights)
     return atomic_write_json(Path(folder) / meta_name,
                              {**meta, "weights": weights_name, "weights_sha256": sha256_file(weights)})
 

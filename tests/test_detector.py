@@ -21,6 +21,7 @@ from gan.scoring.measures import roc_auc
 from gan.scoring.combine import DISAGREE_CAP, MAX_VAL_FPR, UNLIKE, UNLIKE_CAP, Combination, decide
 from gan.scoring.detector import DETECTOR_CONFIG, DETECTOR_FILE, DetectorNet, load_detector, residuals
 from gan.scoring.detector_train import DetectorOptions, write_detector
+from gan.scoring.nearest import BANK_SIZE
 from gan.zoo import FAMILIES, load_zoo
 from gan.zoo.store import ZooMissing, write_family
 from gan.zoo.train import train_family
@@ -124,18 +125,24 @@ def test_detector_file_is_tied_to_its_weights_and_the_generator(folder: Path, tm
 def test_score_images_combines_every_signal_and_says_who_decided(folder: Path, zoo_dir: Path) -> None:
     model = GAN.from_pretrained(str(folder))
     det, critic, cal = load_detector(folder), load_critic(folder), load_calibration(folder)
-    assert det.combination["signals"] == ["critic", "detector", "distance"]
+    assert det.combination["signals"] == ["critic", "detector", "distance", "nearest"]
+    assert det.combination["form"] == "softmin" and det.bank is not None and det.bank.dtype == torch.float16
+    assert len(det.bank) == BANK_SIZE  # real training images (none of the validation split)
     x = torch.cat([model.generate(4, seed=3), load_zoo(zoo_dir)["speckle"].test[:4].float() / 127.5 - 1])
     res = score_images(model, x, calibration=cal, critic=critic, detector=det)
     for r in res:
         d = r.to_dict()
         assert d["scorer"] == "combined" and d["verdict"] in ("real", "generated", UNLIKE)
-        assert d["decided_by"] in ("critic", "detector", "distance") and d["verdict_reason"]
+        assert d["decided_by"] in ("critic", "detector", "distance", "nearest") and d["verdict_reason"]
         assert 0.0 <= d["answer_p_real"] <= 1.0 and d["detector_p_real"] is not None
+        assert d["nearest_distance"] > 0
         if r.ood_distance is not None and r.ood_distance > cal.ood["distance_threshold"]:
             assert r.verdict == UNLIKE
     alone = score_images(model, x, calibration=cal, critic=critic)
     assert all(r.scorer == "critic" and r.combined_verdict is None for r in alone)
+    det.bank = None  # a detector saved before the bank: the combination needs "nearest", so the critic answers
+    assert all(r.scorer == "critic" and r.nearest_distance is None
+               for r in score_images(model, x, calibration=cal, critic=critic, detector=det))
 
 
 # ---- the combination's rules --------------------------------------------------------------------------

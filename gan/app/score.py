@@ -47,10 +47,13 @@ def auc_markdown(ctx: AppContext) -> str:
     if ctx.detector is None or ctx.detector.combination is None:
         return "**The critic answers.** " + critic_text
     n = len(ctx.detector.info.get("families") or [])
-    return ("**One verdict from three signals.** The **critic** knows this model's own samples; the **detector** "
+    sigs = ctx.detector.combination.get("signals") or []
+    return (f"**One verdict from {len(sigs)} signals.** The **critic** knows this model's own samples; the **detector** "
             f"looks for the traces any generator leaves (it learned from this model and {n} other families: "
             "fully connected, transposed-conv and upsampling GANs, WGAN-GP, a VAE); the **distance to the data** "
-            "says whether the image is like Fashion-MNIST at all. " + (
+            "says whether the image is like Fashion-MNIST at all" + (
+                ", and the **nearest real garment** whether any real one is close to it (these two need no "
+                "generator at all). " if "nearest" in sigs else ". ") + (
                 "An image is called real only when every signal finds it real: one signal sure of \"generated\" "
                 "is enough. " if ctx.detector.combination.get("form") == "softmin" else "") +
             "An image unlike the data is never called real, and the answer names the signal that decided. "
@@ -128,11 +131,12 @@ def _score_dict(r: Any, name: str, pre: Any) -> dict:
     """A scoring.ScoreResult as the JSON the app shows and /score returns.
 
     The answer comes first: ``verdict`` ("real", "generated" or "unlike the data"), ``p_real``, ``scorer``
-    ("combined": critic, detector and data distance; else "critic"; else "discriminator"), ``decided_by``
+    ("combined": critic, detector and the distances to the data; else "critic"; else "discriminator"), ``decided_by``
     and ``verdict_reason``.  ``logit``, ``calibrated``, ``p_real_raw``, ``p_real_calibrated`` and the
     percentiles are those of whoever answers (the combination's logit has no percentiles).  Every signal
     is also given by name: ``critic_p_real`` / ``critic_logit`` (None without a critic),
-    ``detector_p_real`` / ``detector_logit`` (None without a detector), ``ood_distance`` and ``d_p_real``
+    ``detector_p_real`` / ``detector_logit`` (None without a detector), ``ood_distance``,
+    ``nearest_distance`` (to the nearest real training image; None without a detector bank) and ``d_p_real``
     / ``d_logit`` / ``d_p_real_raw`` (the game D's calibrated probability when it has calibration.json,
     else its sigmoid).  ``label_used``, ``logit_max`` and ``label_max`` describe the game D's label rule.
     """
@@ -159,7 +163,8 @@ def _score_dict(r: Any, name: str, pre: Any) -> dict:
     return d
 
 
-_SIGNAL_NAMES = {"critic": "the critic", "detector": "the detector", "distance": "the distance to the data"}
+_SIGNAL_NAMES = {"critic": "the critic", "detector": "the detector", "distance": "the distance to the data",
+                 "nearest": "the nearest real garment"}
 
 
 def _verdict_words(d: dict) -> str:
@@ -178,6 +183,8 @@ def _signals_line(d: dict) -> str:
         parts.append(f"detector P(real) {d['detector_p_real']:.2f} (traces of *any* generator?)")
     if d.get("ood_distance") is not None:
         parts.append(f"distance to the data {d['ood_distance']:.1f}")
+    if d.get("nearest_distance") is not None:
+        parts.append(f"distance to the nearest real garment {d['nearest_distance']:.2f}")
     return "Signals: " + "; ".join(parts) + "." if parts else ""
 
 

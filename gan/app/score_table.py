@@ -12,7 +12,7 @@ from typing import Any
 COLUMNS = (("image", "the file name"),
            ("verdict", "real, generated or unlike the data; \"unsure\" near the decision line"),
            ("by", "the signal that decided: the critic (this model's samples), the detector (any generator's "
-                  "traces) or the distance to the data"),
+                  "traces), the distance to the data or the nearest real garment"),
            ("P(real)", "the answer's probability that the image is real (\"sigmoid\": uncalibrated)"),
            ("D", "the game's discriminator's P(real), beside the answer"),
            ("logit", "the answer's logit"),

@@ -1,31 +1,35 @@
-"""One verdict from every signal: the critic, the detector, and the distance to the real data.
+"""One verdict from every signal: the critic, the detector, and two distances to the real data.
 
     comb = Combination.fit(signals, features_real, features_fake, weights_fake)   # on validation images only
     p = comb.p_real(features)                                                     # (N, K) -> (N,)
     decision = decide(comb, feats, alone, unlike)                                  # verdict, p_real, who decided
 
-Signals, each a number per image (higher: more like a real image, except the distance):
+Signals, each a number per image (higher: more like a real image, except the two distances):
 
 * ``critic``: the critic's logit: is this *this model's* sample?  (D* of Goodfellow et al. for the final G)
 * ``detector``: the detector's logit: does it carry the traces of *any* generator?  (``gan.scoring.detector``)
 * ``distance``: log of the Mahalanobis distance of early classifier statistics to the nearest class mean
-  (``gan.scoring.ood``): how far the image lies from the real data, whatever made it.
+  (``gan.scoring.ood``): how unlike every class the image is, whatever made it.
+* ``nearest``: log of the distance to the nearest real training image in the classifier's embedding
+  (``gan.scoring.nearest``): is any real garment close to it?  Also generator-free.
 
-The form is a **soft minimum** ("softmin") of per-signal logits.  Each signal k gets its own calibrated
-logit t_k = a_k * sign_k * standardised feature_k + c_k (a_k >= 0), and
+The form is a **soft minimum** ("softmin") of per-signal logits.  Each signal k is calibrated on its own
+(a logistic regression of real against every generated validation image: t_k = a_k * sign_k *
+standardised feature_k + c_k, a_k >= 0), and
 
     logit(real) = -log(sum_k exp(-t_k)) + bias
 
-which is the posterior log-odds of "real" against a mixture of sources when each t_k is the log-odds of
-"real" against the sources that signal k speaks for (the critic: this model; the detector: other
-generators; the distance: anything far from the data): p(fake source | x) adds up over sources.  So one
-signal that is sure of "generated" is enough, and a signal that finds an image real cannot outvote
-another that found it generated (a weighted sum, form "linear", let the detector's "looks real" on this
-model's samples dilute the critic).  The terms are fitted jointly by maximum likelihood on validation
-images (held-out real training images against samples of the shipped G and of the zoo's training
-families, each half of the generated side), then the bias is lowered, if needed, so that at most
-``MAX_VAL_FPR`` of the held-out real images of every view are called generated.  Rules on top, so that no
-signal is overruled silently (both keep the order of P(real) within the images they touch):
+the posterior log-odds of "real" against a mixture of sources when each t_k is the log-odds of "real"
+against what signal k sees: p(generated | x) adds up over the signals' evidence.  So one signal that is
+sure of "generated" is enough, and a signal that finds an image real cannot outvote another that found
+it generated (a weighted sum, form "linear", let the detector's "looks real" on this model's samples
+dilute the critic).  Calibrating each signal alone, not jointly, keeps the generator-free distances at
+their own strength: a joint fit learns to lean on the detector for the generators it happens to see, and
+the generators users upload are mostly ones it never saw.  Fitted on validation images (held-out real
+training images against samples of the shipped G and of the zoo's training families, each half of the
+generated side); the bias is then lowered, if needed, so that at most ``MAX_VAL_FPR`` of the held-out
+real images of every view are called generated.  Rules on top, so that no signal is overruled silently
+(both keep the order of P(real) within the images they touch):
 
 * an image farther from every class than 99% of real images is "unlike the data", never "real" (its P(real)
   is scaled into [0, ``UNLIKE_CAP``]);
@@ -41,18 +45,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SIGNALS = ("critic", "detector", "distance")
-FORMS = ("softmin", "linear")  # "linear": sigmoid(bias + sum_k w_k sign_k z_k), detector.json files before softmin
-SIGN = {"critic": 1.0, "detector": 1.0, "distance": -1.0}  # the direction of "more real" for each signal
+SIGNALS = ("critic", "detector", "distance", "nearest")
+FORMS = ("softmin", "linear")  # "linear": sigmoid(bias + sum_k w_k sign_k z_k), joint (older detector.json files)
+SIGN = {"critic": 1.0, "detector": 1.0, "distance": -1.0, "nearest": -1.0}  # the direction of "more real" for each signal
 MAX_VAL_FPR = 0.03  # at most 3% of held-out real validation images called generated
 DISAGREE_CAP = 0.65
 UNLIKE = "unlike the data"
 SUSPECTS = {"critic": "the critic suspects this model's output", "detector": "the detector suspects a generator",
-            "distance": "it lies far from the data"}
+            "distance": "it lies far from the data", "nearest": "no real garment is close to it"}
 UNLIKE_CAP = 0.1  # P(real) of an image unlike the data: 1% of real images lie that far, few of anything else
 PLAIN = {"critic": "the critic (which learned this model's own samples) finds it unlike real images",
          "detector": "the detector found traces of a generator (it learned from many generators' samples)",
-         "distance": "the image lies far from real Fashion-MNIST images in the classifier's features"}
+         "distance": "the image lies far from real Fashion-MNIST images in the classifier's features",
+         "nearest": "no real training garment is close to it in the classifier's embedding (a malformed or "
+                    "blurred garment)"}
 
 
 @dataclass
@@ -127,27 +133,13 @@ class Combination:
         T = torch.as_tensor(np.concatenate([np.ones(len(real)), np.zeros(len(fake))]))
         sign = np.array([SIGN[s] for s in signals])
         X = torch.as_tensor((x - mean) / scale * sign)
-        raw = torch.zeros(len(signals), dtype=torch.float64, requires_grad=True)
-        off = torch.zeros(len(signals), dtype=torch.float64, requires_grad=True)
-        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        params = [raw, off] if form == "softmin" else [raw, b]
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
-
-        def logit() -> torch.Tensor:
-            if form == "softmin":
-                return -torch.logsumexp(-(X * F.softplus(raw) + off), 1)
-            return X @ F.softplus(raw) + b
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = (F.binary_cross_entropy_with_logits(logit(), T, reduction="none") * W).sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        comb = cls(tuple(signals), tuple(F.softplus(raw).detach().tolist()), b.item() if form == "linear" else 0.0,
-                   tuple(mean.tolist()), tuple(scale.tolist()), form=form,
-                   offsets=tuple(off.detach().tolist()) if form == "softmin" else ())
+        if form == "softmin":  # each signal calibrated on its own
+            fits = [_logistic(X[:, k:k + 1], T, W, steps) for k in range(len(signals))]
+            comb = cls(tuple(signals), tuple(a[0] for a, _ in fits), 0.0, tuple(mean.tolist()),
+                       tuple(scale.tolist()), form=form, offsets=tuple(c for _, c in fits))
+        else:
+            a, c = _logistic(X, T, W, steps)
+            comb = cls(tuple(signals), a, c, tuple(mean.tolist()), tuple(scale.tolist()), form=form)
         lr = comb.logit(real)
         groups = np.zeros(len(real), int) if real_groups is None else np.asarray(real_groups)
         # the logit below which MAX_VAL_FPR of the real images of the worst group lie
@@ -158,6 +150,22 @@ class Combination:
         from .measures import roc_auc
         comb.val_auc = float(roc_auc(comb.logit(real), comb.logit(fake)))
         return comb
+
+
+def _logistic(X: torch.Tensor, T: torch.Tensor, W: torch.Tensor, steps: int) -> tuple[tuple[float, ...], float]:
+    """Weighted logistic regression of T (N,) on X (N, K) with weights >= 0: (weights, bias)."""
+    raw = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([raw, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (F.binary_cross_entropy_with_logits(X @ F.softplus(raw) + b, T, reduction="none") * W).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return tuple(F.softplus(raw).detach().tolist()), b.item()
 
 
 @dataclass
@@ -176,6 +184,8 @@ def decide(comb: Combination, feats: np.ndarray, alone: dict[str, bool], unlike:
     """The decision for one image: features (K,) in comb.signals order; alone[s]: does signal s alone say real?"""
     contrib = comb.contributions(np.asarray(feats, np.float64)[None])[0]
     p = float(comb.p_real(np.asarray(feats, np.float64)[None])[0])
+    if comb.form == "softmin":  # a signal without its own verdict answers with its calibrated logit
+        alone = {**{s: bool(contrib[k] >= 0) for k, s in enumerate(comb.signals)}, **alone}
     if unlike:
         return Decision(UNLIKE, p * UNLIKE_CAP, "distance", unlike_reason or PLAIN["distance"])
     if p >= 0.5:

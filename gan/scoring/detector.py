@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..fileio import sha256_file
 from ..pretrained import load_weights, save_tied_weights
+from .nearest import BANK_KEY
 
 DETECTOR_FILE = "detector.safetensors"
 DETECTOR_CONFIG = "detector.json"
@@ -88,6 +89,7 @@ class Detector:
     net: DetectorNet
     info: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    bank: torch.Tensor | None = None  # (N, D) float16 classifier embeddings of real images (gan.scoring.nearest)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
@@ -101,11 +103,14 @@ class Detector:
         return self.info.get("verdict")
 
 
-def save_detector(folder: str | Path, net: DetectorNet, info: dict) -> Path:
-    """Write folder/detector.safetensors, then folder/detector.json (architecture, SHA-256s, info)."""
-    arch = {"class": "DetectorNet", "config": asdict(net.cfg), "parameters": sum(p.numel() for p in net.parameters())}
+def save_detector(folder: str | Path, net: DetectorNet, info: dict, bank: torch.Tensor | None = None) -> Path:
+    """Write folder/detector.safetensors (the network, and the real-image bank of the nearest-image signal
+    when given), then folder/detector.json (architecture, SHA-256s, info)."""
+    arch = {"class": "DetectorNet", "config": asdict(net.cfg), "parameters": sum(p.numel() for p in net.parameters()),
+            "real_bank": None if bank is None else list(bank.shape)}
     return save_tied_weights(net, Path(folder), DETECTOR_FILE, DETECTOR_CONFIG,
-                             {"version": DETECTOR_VERSION, "architecture": arch, **info})
+                             {"version": DETECTOR_VERSION, "architecture": arch, **info},
+                             extra=None if bank is None else {BANK_KEY: bank})
 
 
 def load_detector(folder: str | Path) -> Detector | None:
@@ -120,7 +125,7 @@ def load_detector(folder: str | Path) -> Detector | None:
         if not isinstance(meta, dict) or meta.get("version") != DETECTOR_VERSION:
             raise ValueError(f"version is not {DETECTOR_VERSION}")
         net = DetectorNet(DetectorConfig.from_dict((meta.get("architecture") or {}).get("config") or {}))
-        load_weights(net, weights, "cpu")
+        bank = load_weights(net, weights, "cpu", extra=(BANK_KEY,)).get(BANK_KEY)
     except Exception as e:  # noqa: BLE001 - an unusable extra never breaks loading the model
         warnings.warn(f"ignoring the detector in {folder} ({type(e).__name__}: {str(e)[:200]}); {fix}", stacklevel=2)
         return None
@@ -134,4 +139,4 @@ def load_detector(folder: str | Path) -> Detector | None:
                       stacklevel=2)
         return None
     net.eval().requires_grad_(False)
-    return Detector(net=net, info=meta)
+    return Detector(net=net, info=meta, bank=bank)

@@ -30,8 +30,9 @@ from . import analysis
 from .calibration import fit_platt
 from .detector import DetectorConfig, DetectorNet, save_detector
 from .detector_data import DetectorData
-from .measures import roc_auc
 from .combine import Combination
+from .measures import roc_auc
+from .nearest import BANK_SIZE, build_bank, log_nearest
 
 
 @dataclass
@@ -53,10 +54,11 @@ class DetectorResult:
 
     net: DetectorNet
     info: dict
+    bank: torch.Tensor | None = None  # real-image embeddings of the nearest-image signal (None: no classifier)
 
 
-def signal_features(model: GAN, x: torch.Tensor, critic, calibration, detector_logits: np.ndarray  # noqa: ANN001
-                    ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+def signal_features(model: GAN, x: torch.Tensor, critic, calibration, detector_logits: np.ndarray,  # noqa: ANN001
+                    bank: torch.Tensor | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(signals, features (N, K), distance flags (N,)) of images x for the verdict's combination."""
     cols, names = [], []
     if critic is not None:
@@ -76,6 +78,9 @@ def signal_features(model: GAN, x: torch.Tensor, critic, calibration, detector_l
         names.append("distance")
         cols.append(np.log(np.maximum(dist, 1e-6)))
         flags = dist > ood["distance_threshold"]
+    if bank is not None and clf is not None:
+        names.append("nearest")
+        cols.append(log_nearest(clf, bank, x))
     return tuple(names), np.stack(cols, 1), flags
 
 
@@ -122,21 +127,24 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
     info = {"families": families, "excluded": list(opts.exclude), "options": asdict(opts), "history": history,
             "best_val_auc_mean": round(best, 4), "seconds": round(time.perf_counter() - t0, 1),
             "machine": f"CPU: {cpu_name()}, {torch.get_num_threads()} threads"}
-    info.update(fit_verdict(model, net, data, families, critic, calibration))
-    return DetectorResult(net, info)
+    clf = analysis.get_classifier()
+    bank = build_bank(clf, data.real_all[:BANK_SIZE]) if clf is not None else None
+    info.update(fit_verdict(model, net, data, families, critic, calibration, bank))
+    return DetectorResult(net, info, bank)
 
 
 def fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: list[str], critic,  # noqa: ANN001
-                calibration) -> dict:
+                calibration, bank: torch.Tensor | None = None) -> dict:
     """The detector's own Platt scaling and the verdict's combination, on the validation images of the
-    real data, the shipped G and `families`: {"platt": ..., "verdict": ...} for detector.json."""
+    real data, the shipped G and `families` (the bank: real *training* images, none of them validation
+    images): {"platt": ..., "verdict": ...} for detector.json."""
     real, fake, w = data.val_sets(families)
     with torch.no_grad():
         lr = torch.cat([net(b) for b in real.split(1000)]).double().numpy()
         lf = torch.cat([net(b) for b in fake.split(1000)]).double().numpy()
     a, b = fit_platt(np.concatenate([lr, lf]), np.concatenate([np.ones(len(lr)), np.zeros(len(lf))]))
-    names, fr, _ = signal_features(model, real, critic, calibration, lr)
-    _, ff, _ = signal_features(model, fake, critic, calibration, lf)
+    names, fr, _ = signal_features(model, real, critic, calibration, lr, bank)
+    _, ff, _ = signal_features(model, fake, critic, calibration, lf, bank)
     views = np.repeat(np.arange(len(data.real.val)), len(real) // len(data.real.val))  # val_sets: view by view
     comb = Combination.fit(names, fr, ff, w.numpy(), real_groups=views)
     return {"platt": {"a": a, "b": b}, "verdict": comb.to_dict()}
@@ -159,4 +167,4 @@ def write_detector(folder: str | Path, *, model: GAN | None = None, zoo_dir: str
                          calibration=load_calibration(folder), log=log)
     res.info["generator_sha256"] = sha256_file(folder / "generator.safetensors")
     res.info["zoo"] = {n: {k: f.info.get(k) for k in ("description", "fid", "sha256")} for n, f in zoo.items()}
-    return save_detector(folder, res.net, res.info)
+    return save_detector(folder, res.net, res.info, bank=res.bank)

@@ -67,9 +67,10 @@ class ScoreResult:
     critic_percentile_fake: float | None = None  # % of held-out generated images with a lower critic logit
     detector_logit: float | None = None  # the any-generator detector's logit (None: the folder has none)
     detector_p_real: float | None = None  # its own calibrated P(real)
+    nearest_distance: float | None = None  # distance to the nearest real training image (classifier embedding)
     combined_p_real: float | None = None  # P(real) of every signal combined (None without a detector)
     combined_verdict: str | None = None  # "real", "generated" or "unlike the data" (None without a detector)
-    decided_by: str | None = None  # the signal that weighed most: "critic", "detector" or "distance"
+    decided_by: str | None = None  # the signal that decided: "critic", "detector", "distance" or "nearest"
     verdict_reason: str = ""  # why, in plain words
     disagree: list[str] = field(default_factory=list)  # signals that alone would say the opposite
     notes: list[str] = field(default_factory=list)
@@ -143,16 +144,23 @@ def _combined_fields(detector: "Detector", x: torch.Tensor, crit: list[dict], oo
                      calibration: Calibration | None) -> list[dict]:
     """Per image: the detector's logit and P(real), and the combined decision (``gan.scoring.combine``)."""
     from .combine import Combination, decide
+    from .nearest import log_nearest
     dl = detector.logits(x)
     platt = detector.info.get("platt") or {}
     dp = 1.0 / (1.0 + np.exp(-np.clip(platt.get("a", 1.0) * dl + platt.get("b", 0.0), -500, 500)))
     out = [{"detector_logit": float(dl[i]), "detector_p_real": float(dp[i])} for i in range(len(dl))]
+    clf = analysis.get_classifier()
+    near = log_nearest(clf, detector.bank, x) if detector.bank is not None and clf is not None else None
+    if near is not None:
+        for i, o in enumerate(out):
+            o["nearest_distance"] = float(np.exp(near[i]))
     try:
         comb = Combination.from_dict(detector.combination or {})
     except (KeyError, TypeError, ValueError):
         return out
     ood = calibration.ood if calibration is not None else None
-    have = {"critic": bool(crit and "critic_logit" in crit[0]), "detector": True, "distance": ood_d is not None}
+    have = {"critic": bool(crit and "critic_logit" in crit[0]), "detector": True, "distance": ood_d is not None,
+            "nearest": near is not None}
     if not all(have[s] for s in comb.signals):
         return out  # a signal the combination needs is missing: the critic (or D) answers alone
     for i, o in enumerate(out):
@@ -163,6 +171,8 @@ def _combined_fields(detector: "Detector", x: torch.Tensor, crit: list[dict], oo
                 alone["critic"] = crit[i]["critic_p_real"] >= 0.5
             elif s == "detector":
                 feats.append(o["detector_logit"])
+            elif s == "nearest":
+                feats.append(near[i])
             else:
                 feats.append(math.log(max(float(ood_d[i]), 1e-6)))
         unlike = bool(ood and ood_d[i] > ood["distance_threshold"])
