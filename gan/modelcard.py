@@ -136,6 +136,14 @@ def _card_facts(folder: Path, model: GAN, options: dict, dataset: str, eval_resu
             "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg}
 
 
+SIGNAL_WORDS = {"critic": "the critic", "detector": "the detector", "distance": "the distance to the data (OOD)",
+                "nearest": "the distance to the nearest of the real training images stored with the detector"}
+
+
+def _and(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def _detector_facts(info: dict | None) -> dict | None:
     """What the card says of the any-generator detector, from detector.json's contents (None: no detector)."""
     if not info or not info.get("verdict"):
@@ -143,7 +151,7 @@ def _detector_facts(info: dict | None) -> dict | None:
     v = info["verdict"]
     return {"families": ", ".join(f"`{f}`" for f in info.get("families") or []),
             "n": len(info.get("families") or []), "val_auc": info.get("best_val_auc_mean"),
-            "signals": ", ".join(v.get("signals") or []), "verdict_auc": v.get("val_auc"),
+            "signals": _and([SIGNAL_WORDS.get(s, s) for s in v.get("signals") or []]), "verdict_auc": v.get("val_auc"),
             "verdict_fpr": v.get("val_fpr"), "steps": (info.get("options") or {}).get("steps"),
             "form": ("a soft minimum of their calibrated logits (one signal sure of \"generated\" is enough)"
                      if v.get("form") == "softmin" else "one logistic regression")}
