@@ -93,11 +93,16 @@ def _first_last(any_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return any_.float().argmax(1), n - 1 - any_.flip(1).float().argmax(1)
 
 
-def silhouette(images: torch.Tensor) -> Silhouette:
-    """The Silhouette of images (B, C, H, W) in [-1, 1]."""
+def _intensity(images: torch.Tensor) -> torch.Tensor:
+    """Grey-level intensity (B, H, W) in [0, 1] of images (B, C, H, W) in [-1, 1]."""
     if images.dim() != 4:
         raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
-    x = images.detach().float().add(1).div(2).mean(1).clamp(0, 1)  # (B, H, W)
+    return images.float().add(1).div(2).mean(1).clamp(0, 1)
+
+
+def silhouette(images: torch.Tensor) -> Silhouette:
+    """The Silhouette of images (B, C, H, W) in [-1, 1]."""
+    x = _intensity(images.detach())  # (B, H, W)
     B, H, W = x.shape
     m = x > THRESHOLD
     rows, cols = m.any(2), m.any(1)  # (B, H), (B, W)
@@ -146,7 +151,8 @@ def contrast(s: Silhouette) -> torch.Tensor:
     local = F.avg_pool2d(s.x.unsqueeze(1) * m, 5, 1, 2) / F.avg_pool2d(m, 5, 1, 2).clamp_min(1e-3)  # (B, 1, H, W)
     local = local[:, 0]
     mean = _per_garment(s, local)
-    return _per_garment(s, (local - mean[:, None, None]) ** 2).sqrt()
+    var = _per_garment(s, (local - mean[:, None, None]) ** 2)
+    return var.clamp_min(1e-12).sqrt() if var.requires_grad else var.sqrt()  # (a finite gradient at 0)
 
 
 def texture(s: Silhouette) -> torch.Tensor:
@@ -255,6 +261,17 @@ def measure_attributes(images: torch.Tensor, names: list[str] | None = None, *, 
         for n in names:
             parts[n].append(MEASURES[n](s))
     return {n: torch.cat(v) if v else torch.zeros(0) for n, v in parts.items()}
+
+
+SURFACE = ("brightness", "contrast", "texture")  # the attributes that are smooth functions of the pixels
+
+
+def surface_attributes(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3) brightness, contrast and texture of images (B, C, H, W) in [-1, 1], as measure_attributes measures
+    them, differentiable in the pixels (the garment's mask held where it is)."""
+    x = _intensity(images)
+    s = Silhouette(x, x.detach() > THRESHOLD, *[None] * 7)  # type: ignore[arg-type]  # (they read x and mask alone)
+    return torch.stack([MEASURES[n](s) for n in SURFACE], 1)
 
 
 def applicable_classes(name: str, class_names: list[str]) -> list[int]:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .attributes import Reference
+import math
+
+from .attributes import SURFACE, Reference
 from .directions import LABEL_STEP, Directions
 from .effects import Measured, ShiftEffect, compare, measure_batch
 
@@ -37,6 +39,23 @@ def slider_edits(d: Directions, label: int | None) -> tuple[torch.Tensor, torch.
         return None
     de_t = torch.stack(de)
     return torch.stack(dz), (de_t if bool(de_t.abs().sum() > 0) else None)
+
+
+def surface_units(d: Directions, label: int | None) -> torch.Tensor | None:
+    """(3,) one sd of the class's real images for each surface attribute (attributes.SURFACE), from the reference
+    the directions were fitted with; None when the directions carry none.
+
+    Pivotal tuning holds the sliders' moves of these attributes in these units (gan.latent.inversion.tune)."""
+    ref = d.meta.get("reference") or {}
+    sd, per = ref.get("sd") or {}, ref.get("class_sd") or {}
+    units = []
+    for a in SURFACE:
+        v = (per.get(a) or [])[label] if label is not None and label < len(per.get(a) or []) else None
+        v = sd.get(a) if v is None or (isinstance(v, float) and math.isnan(v)) else v
+        if v is None or not v > 0:
+            return None
+        units.append(float(v))
+    return torch.tensor(units)
 
 
 def _concat(parts: list[Measured]) -> Measured:

@@ -31,7 +31,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..models import Generator
-from .edits import slider_edits
+from .attributes import surface_attributes
+from .edits import slider_edits, surface_units
 from .encoder import Encoder, check_pair
 from .projection import Objective, check_target, project, resolve_classifier
 from .sampling import generator_of
@@ -40,7 +41,8 @@ STAGES = ("encoder", "refine", "tune")
 CLASS_CANDIDATES = 2  # classes tried at the encoder's z when the class is not given
 REFINE_SHARE = 0.3  # with a budget, the refinement may use this share of it; the tuning gets the rest
 EDIT_WEIGHT = 0.3  # tuning: weight of keeping the sliders' moves, beside the pixel error at the pivot
-EDIT_PAIRS = 1  # tuning: slider moves held per step (cycling through all of them)
+EDIT_PAIRS = 2  # tuning: slider moves held per step (cycling through all of them)
+SURFACE_WEIGHT = 0.003  # tuning: weight of keeping what the moves do to the surface attributes (in sd), see tune()
 
 
 @dataclass
@@ -150,13 +152,17 @@ def refine(objective: Objective, z: torch.Tensor, y: torch.Tensor | None, steps:
 
 def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None, steps: int, *,
          edits: tuple[torch.Tensor, torch.Tensor | None] | None = None, edit_weight: float = EDIT_WEIGHT,
+         units: torch.Tensor | None = None, surface_weight: float = SURFACE_WEIGHT, edit_pairs: int = EDIT_PAIRS,
          lr: float = 5e-3, deadline: float = math.inf, min_steps: int = 0,
          history: list[float] | None = None) -> tuple[Generator, int]:
     """(3) Pivotal tuning: a copy of G whose last block is fitted to the target at the pivot z; (copy, steps run).
 
     With edits (z offsets (K, z_dim) and class-input offsets (K, z_dim) or None, e.g. the sliders' moves), the
     copy is also held to what each move does to G's image, Gt(z + dz) - Gt(z) ~ G(z + dz) - G(z), EDIT_PAIRS
-    moves a step: fitting one image would otherwise flatten what the sliders do to it.  The layers before the
+    moves a step: fitting one image would otherwise flatten what the sliders do to it.  With units (3,) (one sd of
+    each of attributes.SURFACE for the class), the copy is also held, with surface_weight, to what each move does
+    to brightness, contrast and texture measured in those units: a pixel error weighs fine pattern little, and
+    fine pattern is what the texture measure reads and what fitting one garment dulls most.  The layers before the
     tuned block are G's, so their activations are computed once; gradients are taken for the copy's own
     parameters only (torch.autograd.grad), so G's shared weights neither change nor gather gradients."""
     Gt = tuned_copy(G)
@@ -167,7 +173,10 @@ def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | Non
         if edits is not None:
             dz, de = edits
             hd = G.features_before(z + dz, emb if de is None else emb + de, k)  # (K, C, S, S)
-            delta = G.forward_from(hd, k) - G.forward_from(h0, k)  # (K, C, R, R): what each move does in G
+            g0, gd = G.forward_from(h0, k), G.forward_from(hd, k)
+            delta = gd - g0  # (K, C, R, R): what each move does in G
+            if units is not None:
+                d_attr = (surface_attributes(gd) - surface_attributes(g0)) / units  # (K, 3) in sd of the class
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=lr)
@@ -176,12 +185,17 @@ def tune(G: Generator, tgt: torch.Tensor, z: torch.Tensor, y: torch.Tensor | Non
         if i >= min_steps and time.perf_counter() > deadline:
             break
         with torch.enable_grad():
-            out = Gt.forward_from(h0, k)
-            loss = (out - tgt).pow(2).mean()
-            if edits is not None:
-                sel = torch.arange(i * EDIT_PAIRS, (i + 1) * EDIT_PAIRS) % len(hd)  # cycle through the moves
-                moved = Gt.forward_from(hd[sel], k) - out
-                loss = loss + edit_weight * (moved - delta[sel]).pow(2).mean()
+            if edits is None:
+                out = Gt.forward_from(h0, k)
+                loss = (out - tgt).pow(2).mean()
+            else:
+                sel = torch.arange(i * edit_pairs, (i + 1) * edit_pairs) % len(hd)  # cycle through the moves
+                both = Gt.forward_from(torch.cat([h0, hd[sel]]), k)  # (1 + P, C, R, R): the pivot, then the moves
+                out, img = both[:1], both[1:]
+                loss = (out - tgt).pow(2).mean() + edit_weight * (img - out - delta[sel]).pow(2).mean()
+                if units is not None and surface_weight:
+                    a = surface_attributes(both)  # (1 + P, 3)
+                    loss = loss + surface_weight * ((a[1:] - a[:1]) / units - d_attr[sel]).pow(2).mean()
             grads = torch.autograd.grad(loss, params)
         for p, g in zip(params, grads):
             p.grad = g
@@ -207,6 +221,8 @@ class Plan:
     reg_weight: float = 0.01  # refinement: weight of the |z| prior
     min_tune_steps: int = 40  # tuning steps that run even when the budget is spent (the stage that matters most)
     edit_weight: float = EDIT_WEIGHT  # tuning: weight of keeping the sliders' moves
+    surface_weight: float = SURFACE_WEIGHT  # tuning: weight of keeping their moves of the surface attributes
+    edit_pairs: int = EDIT_PAIRS  # tuning: slider moves held per step
     budget_s: float | None = None
 
     def __post_init__(self) -> None:
@@ -222,22 +238,6 @@ def _feature_distance(clf: nn.Module | None, img: torch.Tensor, tgt: torch.Tenso
         return math.nan
     with torch.no_grad():
         return float(1 - F.cosine_similarity(clf.features(img), clf.features(tgt), dim=1)[0])
-
-
-def _start(model: nn.Module, G: Generator, enc: Encoder | None, tgt: torch.Tensor, label: int | None,
-           clf: nn.Module | None, optimise_steps: int, r: Inversion) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Stage (1): the encoder, or without one the multi-start optimisation (which also stands for stage 2)."""
-    t = time.perf_counter()
-    if enc is not None:
-        z, y, r.candidates = encode(G, enc, tgt, label, clf)
-        r.steps["encoder"], r.stage = 1, "encoder"
-    else:
-        p = project(model, tgt[0], label=label, num_steps=optimise_steps, classifier=clf if clf is not None else None)
-        z, y = p.z.reshape(1, -1), None if p.label is None else torch.tensor([p.label])
-        r.candidates, r.history = dict(p.candidates), list(p.history)
-        r.steps["optimise"], r.stage = optimise_steps, "optimise"
-    r.seconds[r.stage] = round(time.perf_counter() - t, 4)
-    return z, y
 
 
 def _start(model: nn.Module, G: Generator, enc: Encoder | None, tgt: torch.Tensor, label: int | None,
@@ -295,8 +295,11 @@ def _run(model: nn.Module, G: Generator, encoder: Encoder | None, tgt: torch.Ten
     Gt = G
     if plan.stage == "tune" and plan.tune_steps:
         t = time.perf_counter()
-        edits = None if directions is None else slider_edits(directions, None if y is None else int(y[0]))
+        c = None if y is None else int(y[0])
+        edits = None if directions is None else slider_edits(directions, c)
+        units = None if edits is None else surface_units(directions, c)
         Gt, r.steps["tune"] = tune(G, tgt, z, y, plan.tune_steps, edits=edits, edit_weight=plan.edit_weight,
+                                   units=units, surface_weight=plan.surface_weight, edit_pairs=plan.edit_pairs,
                                    deadline=end, min_steps=plan.min_tune_steps, history=r.history)
         r.seconds["tune"] = round(time.perf_counter() - t, 4)
         r.stage, Gt = ("tune", Gt) if r.steps["tune"] else (r.stage, G)
