@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")
     p.add_argument("--cache", default=None, help="--lofo: keep each fold's detector in this folder and reuse it "
                         "when the options match (only the verdict is refitted)")
+    p.add_argument("--max-val-fpr", type=float, default=None,
+                   help="--lofo: refit every verdict with this bound on held-out real images called generated "
+                        "(default: the shipped rule's)")
     p.add_argument("--skip-shipped", action="store_true", help="--lofo: the folds only, not the folder's detector")
     args = p.parse_args(argv)
     if args.lofo:

@@ -83,8 +83,10 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
              families: list[str] | None, data_dir: str | None, pool: int = 4000, shipped: bool = True,
-             cache: Path | None = None, log=print) -> dict:  # noqa: ANN001
-    """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}."""
+             cache: Path | None = None, max_fpr: float | None = None, log=print) -> dict:  # noqa: ANN001
+    """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}.
+    max_fpr: refit every verdict (the folds' and the folder's) with this bound on held-out real images called
+    generated (default: the shipped rule's, combine.MAX_VAL_FPR)."""
     from gan.app.context import load_context
     from gan.zoo import load_zoo
     ctx = load_context(local_dir=str(model_dir))
@@ -104,7 +106,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
         t0 = time.perf_counter()
         log(f"fold: without {f}")
         ctx.detector = fold_detector(ctx, data, replace(opts, exclude=(f,)), None if cache is None else cache / f,
-                                     log=log)
+                                     max_fpr=max_fpr, log=log)
         for v in ("upload", "photo"):
             lofo.append(_row(f, zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
                              score_files(ctx, fam_files[f][v])))
@@ -112,34 +114,42 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
         timing[f] = round(time.perf_counter() - t0, 1)
     if not shipped:
         return {"lofo": lofo, "shipped": [], "seconds_per_fold": timing, "options": vars(opts),
-                "n_real": n_real, "n_family": n_family}
+                "n_real": n_real, "n_family": n_family, "max_fpr": max_fpr}
     from gan.scoring.detector import load_detector
     ctx.detector = load_detector(model_dir)  # the folder's own (shipped) detector, read now: it may be new
     if ctx.detector is None:
         log("the folder has no detector: training one on every family, as fashion-gan finish does")
         res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
         ctx.detector = Detector(res.net, res.info, bank=res.bank)
+    elif max_fpr is not None:
+        ctx.detector.info.update(fit_verdict(model, ctx.detector.net, data, ctx.detector.info["families"], ctx.critic,
+                                             ctx.calibration, ctx.detector.bank, max_fpr=max_fpr))
     shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
     for f in sorted(zoo):  # families it learned from (their test split is still unseen): for reference
         for v in ("upload", "photo"):
             shipped.append(_row(f"{f} (learned from)", zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
                                 score_files(ctx, fam_files[f][v])))
     return {"lofo": lofo, "shipped": shipped, "seconds_per_fold": timing, "options": vars(opts),
-            "n_real": n_real, "n_family": n_family}
+            "n_real": n_real, "n_family": n_family, "max_fpr": max_fpr}
 
 
-def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | None, log=print) -> Detector:  # noqa: ANN001
+def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | None,  # noqa: ANN001
+                  max_fpr: float | None = None, log=print) -> Detector:  # noqa: ANN001
     """A fold's detector: trained without opts.exclude, or read from `cache` when a run with the same
     options saved one there (its verdict is refitted: the combination's code may be newer)."""
     det = load_detector(cache) if cache is not None else None
+    fpr = {} if max_fpr is None else {"max_fpr": max_fpr}
     if det is not None and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
         log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
         if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
             det.bank = build_bank(clf, data.real_all[:BANK_SIZE])
         det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration,
-                                    det.bank))
+                                    det.bank, **fpr))
         return det
     res = train_detector(ctx.model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
+    if max_fpr is not None:
+        res.info.update(fit_verdict(ctx.model, res.net, data, res.info["families"], ctx.critic, ctx.calibration,
+                                    res.bank, **fpr))
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         save_detector(cache, res.net, res.info, bank=res.bank)
@@ -170,7 +180,7 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
     out = run_lofo(Path(args.model), n_real=args.n_real, n_family=args.n_family, steps=args.detector_steps,
                    seed=args.seed, families=families,
                    data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped,
-                   cache=Path(args.cache) if args.cache else None)
+                   cache=Path(args.cache) if args.cache else None, max_fpr=args.max_val_fpr)
     text = markdown(out["lofo"] + out["shipped"])
     print(text)
     if args.out:

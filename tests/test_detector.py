@@ -161,6 +161,24 @@ def test_combination_respects_signs_and_the_false_positive_bound(form: str) -> N
         Combination.from_dict({**comb.to_dict(), "signals": ["oracle"]})
 
 
+def test_the_false_positive_bound_is_a_setting_per_view() -> None:
+    """A looser bound calls more generated images generated; every group of real images keeps it."""
+    rng = np.random.default_rng(2)
+    real = np.stack([rng.normal(1, 1, 1000), rng.normal(1, 1, 1000)], 1)
+    real[500:] -= 0.5  # a harder view (think: photos) whose real images look less real
+    fake = np.stack([rng.normal(-1, 1, 1000), rng.normal(-1, 1, 1000)], 1)
+    groups = np.repeat([0, 1], 500)
+    called = {}
+    for bound in (0.01, 0.03, 0.1):
+        comb = Combination.fit(("critic", "detector"), real, fake, real_groups=groups, max_fpr=bound)
+        lr = comb.logit(real)
+        assert all(np.mean(lr[groups == g] < 0) <= bound + 1e-9 for g in (0, 1))
+        called[bound] = float(np.mean(comb.p_real(fake) < 0.5))
+    assert called[0.01] < called[0.03] < called[0.1], called
+    with pytest.raises(ValueError, match="max_fpr"):
+        Combination.fit(("critic", "detector"), real, fake, max_fpr=0.7)
+
+
 def test_softmin_lets_one_sure_specialist_decide() -> None:
     """Two generators, each seen by one signal only: the soft minimum catches both, a sum misses one."""
     rng = np.random.default_rng(1)

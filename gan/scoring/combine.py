@@ -117,13 +117,16 @@ class Combination:
 
     @classmethod
     def fit(cls, signals: tuple[str, ...], real: np.ndarray, fake: np.ndarray, fake_weights: np.ndarray | None = None,
-            *, real_groups: np.ndarray | None = None, form: str = "softmin", steps: int = 300) -> "Combination":
+            *, real_groups: np.ndarray | None = None, form: str = "softmin", steps: int = 300,
+            max_fpr: float = MAX_VAL_FPR) -> "Combination":
         """Maximum likelihood of real (N, K) against fake (M, K) features, weights a_k >= 0.
 
         Real and generated images weigh the same in total (a 50/50 prior); fake_weights (M,) share the
-        generated half among generators.  The bias is then lowered, if needed, until at most MAX_VAL_FPR
+        generated half among generators.  The bias is then lowered, if needed, until at most max_fpr
         of `real` is called generated in every group of real_groups (N,) (e.g. each upload view).
         """
+        if not 0.0 < max_fpr < 0.5:
+            raise ValueError(f"max_fpr must be in (0, 0.5), got {max_fpr}")
         if form not in FORMS:
             raise ValueError(f"verdict form must be one of {FORMS}, got {form!r}")
         x = np.concatenate([real, fake]).astype(np.float64)
@@ -142,8 +145,8 @@ class Combination:
             comb = cls(tuple(signals), a, c, tuple(mean.tolist()), tuple(scale.tolist()), form=form)
         lr = comb.logit(real)
         groups = np.zeros(len(real), int) if real_groups is None else np.asarray(real_groups)
-        # the logit below which MAX_VAL_FPR of the real images of the worst group lie
-        q = min(float(np.quantile(lr[groups == g], MAX_VAL_FPR)) for g in np.unique(groups))
+        # the logit below which max_fpr of the real images of the worst group lie
+        q = min(float(np.quantile(lr[groups == g], max_fpr)) for g in np.unique(groups))
         if q < 0:
             comb.bias -= q
         comb.val_fpr = float((comb.logit(real) < 0).mean())

@@ -30,7 +30,7 @@ from . import analysis
 from .calibration import fit_platt
 from .detector import DetectorConfig, DetectorNet, save_detector
 from .detector_data import DetectorData
-from .combine import Combination
+from .combine import MAX_VAL_FPR, Combination
 from .measures import roc_auc
 from .nearest import BANK_SIZE, build_bank, log_nearest
 
@@ -134,10 +134,11 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
 
 
 def fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: list[str], critic,  # noqa: ANN001
-                calibration, bank: torch.Tensor | None = None) -> dict:
+                calibration, bank: torch.Tensor | None = None, max_fpr: float = MAX_VAL_FPR) -> dict:
     """The detector's own Platt scaling and the verdict's combination, on the validation images of the
     real data, the shipped G and `families` (the bank: real *training* images, none of them validation
-    images): {"platt": ..., "verdict": ...} for detector.json."""
+    images): {"platt": ..., "verdict": ...} for detector.json.  max_fpr: the most held-out real images of any
+    view that the verdict may call generated (combine.Combination.fit)."""
     real, fake, w = data.val_sets(families)
     with torch.no_grad():
         lr = torch.cat([net(b) for b in real.split(1000)]).double().numpy()
@@ -146,7 +147,7 @@ def fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: list
     names, fr, _ = signal_features(model, real, critic, calibration, lr, bank)
     _, ff, _ = signal_features(model, fake, critic, calibration, lf, bank)
     views = np.repeat(np.arange(len(data.real.val)), len(real) // len(data.real.val))  # val_sets: view by view
-    comb = Combination.fit(names, fr, ff, w.numpy(), real_groups=views)
+    comb = Combination.fit(names, fr, ff, w.numpy(), real_groups=views, max_fpr=max_fpr)
     return {"platt": {"a": a, "b": b}, "verdict": comb.to_dict()}
 
 
