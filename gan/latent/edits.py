@@ -11,10 +11,10 @@ at +3 along a slider, the attribute changes pooled over the images of one class.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
-
-import math
 
 from .attributes import SURFACE, Reference
 from .directions import LABEL_STEP, Directions
