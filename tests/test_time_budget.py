@@ -240,3 +240,27 @@ def test_torchrun_ranks_agree_on_the_fitted_total(fake_fashion: Path, tmp_path: 
     assert read_jsonl(out / "metrics.jsonl")[-1]["lr_g"] == pytest.approx(2e-5)
     w0, w1 = (torch.load(tmp_path / f"weights-rank{r}.pt", weights_only=True) for r in (0, 1))
     assert all(torch.equal(w0["G"][k], w1["G"][k]) for k in w0["G"] if "running_" not in k and "num_batches" not in k)
+
+
+def test_time_to_quality_benchmark_trains_each_budget_and_its_constant_rate_twin(fake_fashion: Path,
+                                                                                 tmp_path: Path) -> None:
+    """benchmarks/time_to_quality.py: a budgeted run, then the same steps at the constant rate, both evaluated."""
+    import shlex
+    tiny = tiny_args(fake_fashion, tmp_path / "unused")
+    for flag in ("--out", "--steps"):
+        i = tiny.index(flag)
+        del tiny[i:i + 2]
+    spec = importlib.util.spec_from_file_location("time_to_quality", ROOT / "benchmarks" / "time_to_quality.py")
+    ttq = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ttq)
+    out = tmp_path / "ttq"
+    assert ttq.main(["--budgets", "0.03", "--out", str(out), "--threads", "1", "--also-constant", "--n", "40",
+                     "--eval-seeds", "0", "--train-args", shlex.join(tiny)]) == 0
+    res = {r["run"]: r for r in json.loads((out / "time_to_quality.json").read_text())["results"]}
+    assert set(res) == {"b0.03", "b0.03_constant"}
+    fit = res["b0.03"]["time_budget_fit"]
+    assert fit["budget_min"] == 0.03 and fit["total_steps"] == res["b0.03"]["steps"] > 0
+    assert res["b0.03_constant"]["steps"] == res["b0.03"]["steps"] and res["b0.03_constant"]["time_budget_fit"] is None
+    assert all(r["fid"] > 0 and 0 <= r["recall"] <= 1 for r in res.values())
+    with pytest.raises(SystemExit):
+        ttq.main(["--budgets", "-5", "--out", str(out)])
