@@ -45,6 +45,7 @@ from gan import GAN  # noqa: E402
 from gan.data import load_dataset, to_float  # noqa: E402
 from gan.scoring import load_calibration, load_critic, score_images, separation_metrics  # noqa: E402
 from gan.scoring.calibration import generate_images  # noqa: E402
+from gan.scoring.combine import MAX_VAL_FPR  # noqa: E402
 from gan.scoring.roundtrip import photo_jpeg, round_trip  # noqa: E402
 
 BENCH_SEED = 9_001  # sample seeds of this benchmark (the critic's own use 7_001, 7_002 and the pools)
@@ -232,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")
     p.add_argument("--cache", default=None, help="--lofo: keep each fold's detector in this folder and reuse it "
                         "when the options match (only the verdict is refitted)")
-    p.add_argument("--max-val-fpr", type=float, default=None,
+    p.add_argument("--max-val-fpr", type=float, default=MAX_VAL_FPR,
                    help="--lofo: refit every verdict with this bound on held-out real images called generated "
-                        "(default: the shipped rule's)")
+                        f"(default: the shipped rule's, {MAX_VAL_FPR})")
     p.add_argument("--skip-shipped", action="store_true", help="--lofo: the folds only, not the folder's detector")
     args = p.parse_args(argv)
     if args.lofo:

@@ -30,6 +30,7 @@ from gan import GAN
 from gan.data import load_dataset, to_uint8
 from gan.scoring.calibration import generate_images
 from gan.scoring.detector import Detector, load_detector, save_detector
+from gan.scoring.combine import MAX_VAL_FPR
 from gan.scoring.detector_data import DetectorData
 from gan.scoring.detector_train import DetectorOptions, fit_verdict, train_detector
 from gan.scoring import analysis
@@ -83,10 +84,10 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
              families: list[str] | None, data_dir: str | None, pool: int = 4000, shipped: bool = True,
-             cache: Path | None = None, max_fpr: float | None = None, log=print) -> dict:  # noqa: ANN001
+             cache: Path | None = None, max_fpr: float = MAX_VAL_FPR, log=print) -> dict:  # noqa: ANN001
     """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}.
-    max_fpr: refit every verdict (the folds' and the folder's) with this bound on held-out real images called
-    generated (default: the shipped rule's, combine.MAX_VAL_FPR)."""
+    max_fpr: every verdict's bound on held-out real images called generated (the folder's own verdict is
+    refitted when it differs from the shipped rule's, combine.MAX_VAL_FPR)."""
     from gan.app.context import load_context
     from gan.zoo import load_zoo
     ctx = load_context(local_dir=str(model_dir))
@@ -119,9 +120,10 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
     ctx.detector = load_detector(model_dir)  # the folder's own (shipped) detector, read now: it may be new
     if ctx.detector is None:
         log("the folder has no detector: training one on every family, as fashion-gan finish does")
-        res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
+        res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, max_fpr=max_fpr,
+                             log=log)
         ctx.detector = Detector(res.net, res.info, bank=res.bank)
-    elif max_fpr is not None:
+    elif max_fpr != MAX_VAL_FPR:
         ctx.detector.info.update(fit_verdict(model, ctx.detector.net, data, ctx.detector.info["families"], ctx.critic,
                                              ctx.calibration, ctx.detector.bank, max_fpr=max_fpr))
     shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
@@ -134,22 +136,19 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
 
 
 def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | None,  # noqa: ANN001
-                  max_fpr: float | None = None, log=print) -> Detector:  # noqa: ANN001
+                  max_fpr: float = MAX_VAL_FPR, log=print) -> Detector:  # noqa: ANN001
     """A fold's detector: trained without opts.exclude, or read from `cache` when a run with the same
     options saved one there (its verdict is refitted: the combination's code may be newer)."""
     det = load_detector(cache) if cache is not None else None
-    fpr = {} if max_fpr is None else {"max_fpr": max_fpr}
     if det is not None and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
         log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
         if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
             det.bank = build_bank(clf, data.real_all[:BANK_SIZE])
         det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration,
-                                    det.bank, **fpr))
+                                    det.bank, max_fpr))
         return det
-    res = train_detector(ctx.model, data, opts, critic=ctx.critic, calibration=ctx.calibration, log=log)
-    if max_fpr is not None:
-        res.info.update(fit_verdict(ctx.model, res.net, data, res.info["families"], ctx.critic, ctx.calibration,
-                                    res.bank, **fpr))
+    res = train_detector(ctx.model, data, opts, critic=ctx.critic, calibration=ctx.calibration, max_fpr=max_fpr,
+                         log=log)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         save_detector(cache, res.net, res.info, bank=res.bank)

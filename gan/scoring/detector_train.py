@@ -94,8 +94,9 @@ def _val_auc(net: DetectorNet, real: torch.Tensor, fakes: dict[str, torch.Tensor
 
 
 def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, critic=None, calibration=None,  # noqa: ANN001
-                   log: Callable[[str], None] = print) -> DetectorResult:
-    """Train a detector on data without opts.exclude, keep its best validation step, fit the verdict."""
+                   max_fpr: float = MAX_VAL_FPR, log: Callable[[str], None] = print) -> DetectorResult:
+    """Train a detector on data without opts.exclude, keep its best validation step, fit the verdict (with
+    max_fpr: see fit_verdict)."""
     torch.manual_seed(opts.seed)
     families = data.families(opts.exclude)
     net = DetectorNet(DetectorConfig(widths=opts.widths))
@@ -129,7 +130,7 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
             "machine": f"CPU: {cpu_name()}, {torch.get_num_threads()} threads"}
     clf = analysis.get_classifier()
     bank = build_bank(clf, data.real_all[:BANK_SIZE]) if clf is not None else None
-    info.update(fit_verdict(model, net, data, families, critic, calibration, bank))
+    info.update(fit_verdict(model, net, data, families, critic, calibration, bank, max_fpr))
     return DetectorResult(net, info, bank)
 
 
