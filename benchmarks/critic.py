@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-real", type=int, default=600, help="--lofo: real test images per view (default: 600)")
     p.add_argument("--n-family", type=int, default=400, help="--lofo: test images per family and view (default: 400)")
     p.add_argument("--detector-steps", type=int, default=None, help="--lofo: detector steps (default: its own)")
-    p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated; 'none': the "
-                        "folder's own detector only)")
+    p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated; "
+                        "'a+b': one fold without both; 'none': the folder's own detector only)")
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")
     p.add_argument("--cache", default=None, help="--lofo: keep each fold's detector in this folder and reuse it "
                         "when the options match (only the verdict is refitted)")

@@ -84,7 +84,8 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
              families: list[str] | None, data_dir: str | None, pool: int = 4000, shipped: bool = True,
-             cache: Path | None = None, max_fpr: float = MAX_VAL_FPR, log=print) -> dict:  # noqa: ANN001
+             cache: Path | None = None, max_fpr: float = MAX_VAL_FPR, zoo_dir: Path | None = None,
+             log=print) -> dict:  # noqa: ANN001
     """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}.
     max_fpr: every verdict's bound on held-out real images called generated (the folder's own verdict is
     refitted when it differs from the shipped rule's, combine.MAX_VAL_FPR)."""
@@ -92,7 +93,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
     from gan.zoo import load_zoo
     ctx = load_context(local_dir=str(model_dir))
     model: GAN = ctx.model
-    zoo = load_zoo()
+    zoo = load_zoo(zoo_dir)
     data = DetectorData(model, zoo, seed=seed, data_dir=data_dir, pool=pool, log=log)
     tmp = Path(tempfile.mkdtemp(prefix="lofo-"))
     test = load_dataset("fashion-mnist", split="test", data_dir=data_dir)
@@ -103,16 +104,22 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
                      for k, v in enumerate(("upload", "photo"))} for f in zoo}
     opts = DetectorOptions(seed=seed) if steps is None else DetectorOptions(seed=seed, steps=steps)
     lofo, timing = [], {}
-    for f in (sorted(zoo) if families is None else families):
+    for fold in (sorted(zoo) if families is None else families):
         t0 = time.perf_counter()
-        log(f"fold: without {f}")
-        ctx.detector = fold_detector(ctx, data, replace(opts, exclude=(f,)), None if cache is None else cache / f,
+        held = tuple(fold.split("+"))  # "a+b": a fold without both, each scored
+        unknown = [f for f in held if f not in zoo]
+        if unknown:
+            raise SystemExit(f"unknown families {unknown}; the zoo has {', '.join(sorted(zoo))}")
+        log(f"fold: without {' and '.join(held)}")
+        ctx.detector = fold_detector(ctx, data, replace(opts, exclude=held), None if cache is None else cache / fold,
                                      max_fpr=max_fpr, log=log)
-        for v in ("upload", "photo"):
-            lofo.append(_row(f, zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
-                             score_files(ctx, fam_files[f][v])))
-            log("  " + " | ".join(str(c) for c in lofo[-1]))
-        timing[f] = round(time.perf_counter() - t0, 1)
+        for f in held:
+            name = f if len(held) == 1 else f"{f} (fold without {' and '.join(held)})"
+            for v in ("upload", "photo"):
+                lofo.append(_row(name, zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
+                                 score_files(ctx, fam_files[f][v])))
+                log("  " + " | ".join(str(c) for c in lofo[-1]))
+        timing[fold] = round(time.perf_counter() - t0, 1)
     if not shipped:
         return {"lofo": lofo, "shipped": [], "seconds_per_fold": timing, "options": vars(opts),
                 "n_real": n_real, "n_family": n_family, "max_fpr": max_fpr}
@@ -140,7 +147,8 @@ def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | 
     """A fold's detector: trained without opts.exclude, or read from `cache` when a run with the same
     options saved one there (its verdict is refitted: the combination's code may be newer)."""
     det = load_detector(cache) if cache is not None else None
-    if det is not None and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
+    same = det is not None and det.info.get("families") == data.families(opts.exclude)  # the zoo may have grown
+    if same and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
         log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
         if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
             det.bank = build_bank(clf, data.real_all[:BANK_SIZE])

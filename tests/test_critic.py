@@ -181,6 +181,26 @@ def test_cli(folder: Path, tmp_path: Path):
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
 
 
+def test_cli_trains_the_folders_own_critic_on_with_another_mix(tmp_path: Path):
+    """fashion-gan critic DIR --continue --mix ...: starts from DIR's critic (its weights and label rule)."""
+    tiny_gan(seed=2).save_pretrained(tmp_path)
+    base = ["--pool", "16", "--n-val", "16", "--n-test", "32", "--n-train", "256"]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "gan", "critic", str(tmp_path), *a, *base], cwd=ROOT,  # noqa: E731
+                                    env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert run("--steps", "4", "--candidates", "scratch").returncode == 0
+    before = load_critic(tmp_path)
+    r = run("--continue", "--steps", "3", "--screen-steps", "3", "--lr", "1e-9", "--mix", "clean=1,photo=3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = load_critic(tmp_path)
+    assert after.info["candidate"] == "continue" and after.label_rule == before.label_rule
+    assert after.info["training"]["mix"] == {"clean": 0.25, "photo": 0.75}
+    assert after.info["candidates"]["continue"]["history"][0]["photo"] == pytest.approx(
+        before.info["candidates"]["scratch"]["val"]["photo"], abs=1e-6)  # step 0 is the folder's critic
+    for bad, words in ((["--mix", "clean=1,blur=2"], "--mix"), (["--mix", "photo=x"], "VIEW=NUMBER")):
+        b = run("--continue", "--steps", "2", *bad)
+        assert b.returncode == 2 and words in b.stderr and "Traceback" not in b.stderr
+
+
 # ---- round trips and metrics ----------------------------------------------------------------------------
 def test_round_trips(test_images: torch.Tensor):
     x = test_images[:8]

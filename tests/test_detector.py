@@ -94,6 +94,55 @@ def test_every_kind_of_family_trains_and_samples(name: str) -> None:
     assert info["snapshots"] == [2, 4]
 
 
+@pytest.mark.parametrize("name", ["project-early", "project-ns"])
+def test_recipe_families_train_through_train_py_with_their_own_options(name: str, fake_fashion: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The project's own recipe families run gan.train with their options (loss, penalties, EMA, seed)."""
+    from dataclasses import replace
+    import gan.train.loop as loop
+    from gan.zoo.cli import _recipe_samples
+    seen, real_train = [], loop.train
+
+    def spy(cfg, **kw):  # noqa: ANN001, ANN003
+        seen.append(cfg)
+        return real_train(cfg, **kw)
+
+    monkeypatch.setattr(loop, "train", spy)
+    fam = replace(FAMILIES[name], steps=2, batch_size=8)
+    samples, info = _recipe_samples(fam, 6, seed=1, data_dir=str(fake_fashion))
+    assert samples.shape == (6, 28, 28) and samples.dtype == torch.uint8 and info["snapshots"] == [1, 2]
+    assert [c.steps for c in seen] == [1, 2] and seen[1].resume and (seen[0].g_width, seen[0].d_width) == (32, 32)
+    want = {k: v for k, v in FAMILIES[name].recipe.items() if k != "seed_offset"}
+    assert all(getattr(seen[0], k) == v for k, v in want.items())
+    assert seen[0].seed == 1 + FAMILIES[name].recipe.get("seed_offset", 11)
+    if name == "project-ns":
+        assert seen[0].loss == "ns" and seen[0].r1 == 0 and not seen[0].ema
+
+
+def test_leave_one_family_out_holds_families_out_alone_or_together(folder: Path, tmp_path: Path) -> None:
+    """benchmarks/lofo.py: each fold's detector never learned from its held-out families ("a+b": both at
+    once), its cache is reused only for the same training families, and every held-out family is scored."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("lofo", Path(__file__).parents[1] / "benchmarks" / "lofo.py")
+    lofo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lofo)
+    framed = tmp_path / "zoo"  # the families as garment-like uploads: content on a dark border
+    for name, make in (("blocky", _blocky), ("speckle", _speckle)):
+        x = make(200, 5).clone()
+        x[:, :4], x[:, -4:], x[:, :, :4], x[:, :, -4:] = 0, 0, 0, 0
+        write_family(framed, name, x.clamp(min=60) * (x > 0), {"fid": 1.0})
+    kw = dict(n_real=6, n_family=6, steps=4, seed=0, data_dir=None, pool=32, shipped=False, zoo_dir=framed,
+              cache=tmp_path / "cache", log=lambda m: None)
+    out = lofo.run_lofo(folder, families=["blocky", "blocky+speckle"], **kw)
+    assert [r[0] for r in out["lofo"]] == ["blocky"] * 2 + ["blocky (fold without blocky and speckle)"] * 2 + [
+        "speckle (fold without blocky and speckle)"] * 2
+    assert all(r[3] == "6 vs 6" and 0.0 <= r[4] <= 1.0 for r in out["lofo"])
+    assert load_detector(tmp_path / "cache" / "blocky").info["families"] == ["speckle"]
+    assert load_detector(tmp_path / "cache" / "blocky+speckle").info["families"] == []
+    with pytest.raises(SystemExit, match="unknown families"):
+        lofo.run_lofo(folder, families=["blocky+nope"], **kw)
+
+
 # ---- the detector -------------------------------------------------------------------------------------
 def test_npr_residual_is_zero_on_nearest_upsampled_images() -> None:
     x = torch.rand(3, 1, 14, 14).repeat_interleave(2, 2).repeat_interleave(2, 3) * 2 - 1

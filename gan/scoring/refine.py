@@ -23,7 +23,9 @@ Candidates (the same architecture as the game's D):
 
 * ``refine``: the game's D as the starting point, unconditional (its projection head dropped);
 * ``refine-classifier``: the game's conditional D, fed the metric classifier's class as the app does;
-* ``scratch``: the same unconditional architecture from a fresh initialisation.
+* ``scratch``: the same unconditional architecture from a fresh initialisation;
+* ``continue``: the critic the folder has (``RefineOptions.start_from``), trained on with its own label rule,
+  e.g. with another ``mix`` of views.
 
 Each candidate trains ``screen_steps`` steps; the one with the best mean validation AUC then trains on
 to ``steps`` (successive halving with one round), with early stopping throughout.
@@ -57,7 +59,8 @@ from .roundtrip import MODES
 
 CANDIDATES = {"refine": ("game discriminator", "unconditional"),
               "refine-classifier": ("game discriminator", "classifier"),
-              "scratch": ("fresh initialisation", "unconditional")}
+              "scratch": ("fresh initialisation", "unconditional"),
+              "continue": ("the folder's critic", "its own")}
 
 
 @dataclass
@@ -85,6 +88,7 @@ class RefineOptions:
     amp: bool | None = None  # bf16 autocast for the training steps (evaluation is float32); None: on a GPU, and
     # on a CPU only with native bf16 (emulated bf16 is several times slower than float32)
     data_dir: str | None = None
+    start_from: str | None = None  # "continue": the model folder whose critic.* it starts from
 
     def check(self) -> None:
         """Raise ValueError naming the first bad option."""
@@ -105,6 +109,8 @@ class RefineOptions:
             raise ValueError(f"lr={self.lr} must be > 0 and lr_final={self.lr_final} in (0, 1]")
         if set(self.mix) - set(MODES) or min(self.mix.values(), default=-1) < 0 or sum(self.mix.values()) <= 0:
             raise ValueError(f"mix {self.mix} must weigh modes among {', '.join(MODES)}")
+        if "continue" in self.candidates and not self.start_from:
+            raise ValueError("candidate 'continue' needs start_from: the model folder whose critic it trains on")
 
 
 @dataclass
@@ -116,8 +122,14 @@ class RefineResult:
     info: dict
 
 
-def init_net(model: GAN, candidate: str, seed: int) -> tuple[Discriminator, str]:
+def init_net(model: GAN, candidate: str, seed: int, start_from: str | None = None) -> tuple[Discriminator, str]:
     """A candidate's starting network and label rule (see the module docstring)."""
+    if candidate == "continue":
+        from .critic import load_critic
+        critic = load_critic(start_from) if start_from else None
+        if critic is None:
+            raise ValueError(f"candidate 'continue': {start_from} has no usable critic (critic.json + {CRITIC_FILE})")
+        return copy.deepcopy(critic.net).train().requires_grad_(True), critic.label_rule
     start, rule = CANDIDATES[candidate]
     if rule == "classifier" and (not model.discriminator.conditional or analysis.model_classifier(model) is None):
         raise ValueError(f"candidate {candidate!r} needs a conditional D and the metric classifier")
@@ -148,7 +160,7 @@ class CandidateRun:
     def __init__(self, name: str, data: TrainingData, opts: RefineOptions) -> None:
         self.name, self.data, self.opts = name, data, opts
         seed = opts.seed + 1000 * list(CANDIDATES).index(name)
-        self.net, self.rule = init_net(data.model, name, seed)
+        self.net, self.rule = init_net(data.model, name, seed, opts.start_from)
         self.dev = next(data.model.generator.parameters()).device
         self.net.to(self.dev)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=opts.lr, betas=(opts.beta1, opts.beta2))
@@ -327,7 +339,8 @@ def format_report(meta: dict) -> str:
     for name, c in (meta.get("candidates") or {}).items():
         v = c["val"]
         mark = " <- kept" if name == meta.get("candidate") else ""
-        lines.append(f"{name:<20} {v['clean']:>13.4f}  {v['upload']:.4f}  {v['photo']:.4f}  {c['score']:.4f}  "
+        auc = [f"{v[m]:.4f}" if m in v else "   -  " for m in MODES]  # a view the mix left out: not measured
+        lines.append(f"{name:<20} {auc[0]:>13}  {auc[1]}  {auc[2]}  {c['score']:.4f}  "
                      f"{c['steps']:>5} ({c['best_step']:>5})  {c['seconds']:>7.1f}{mark}")
     lines.append("held-out test (real test images vs unseen samples):  ROC AUC  AP      acc@0.5  ECE     FPR real")
     for who, key in (("critic", "metrics"), ("game D", "game_discriminator")):
@@ -335,6 +348,21 @@ def format_report(meta: dict) -> str:
             lines.append(f"  {who:<7} {view:<44} {m['auc']:.4f}   {m['ap']:.4f}  {m['accuracy']:.4f}   "
                          f"{m['ece']:.4f}  {m['fpr_real']:.4f}")
     return "\n".join(lines)
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """"clean=1,upload=1,photo=2" -> the views' shares of a batch, normalised; ValueError naming a bad part."""
+    mix = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, value = part.partition("=")
+        try:
+            mix[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--mix: {part!r} is not VIEW=NUMBER (views: {', '.join(MODES)})") from None
+    total = sum(mix.values())
+    if not mix or set(mix) - set(MODES) or min(mix.values()) < 0 or total <= 0:
+        raise ValueError(f"--mix {text!r} must weigh views among {', '.join(MODES)} with numbers >= 0")
+    return {k: v / total for k, v in mix.items()}
 
 
 def main(argv: list[str] | None = None, prog: str = "fashion-gan critic") -> int:
@@ -353,6 +381,10 @@ def main(argv: list[str] | None = None, prog: str = "fashion-gan critic") -> int
     p.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default: {d.lr})")
     p.add_argument("--candidates", default=",".join(d.candidates),
                    help=f"comma-separated candidates to try (default: {','.join(d.candidates)})")
+    p.add_argument("--continue", dest="cont", action="store_true",
+                   help="train the folder's own critic on (candidate 'continue') instead of the candidates")
+    p.add_argument("--mix", default=None, help="share of each view in a batch, e.g. clean=1,upload=1,photo=2 "
+                                               "(default: equal shares)")
     p.add_argument("--pool", type=int, default=d.pool, help=f"round-tripped images per side and mode (default: {d.pool})")
     p.add_argument("--n-val", type=int, default=d.n_val, help=f"validation images per side (default: {d.n_val})")
     p.add_argument("--n-test", type=int, default=d.n_test, help=f"test images per side (default: {d.n_test})")
@@ -365,10 +397,12 @@ def main(argv: list[str] | None = None, prog: str = "fashion-gan critic") -> int
         torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     try:
+        extra = {"mix": parse_mix(a.mix)} if a.mix else {}
+        cands = ("continue",) if a.cont else tuple(c.strip() for c in a.candidates.split(",") if c.strip())
         path = write_critic(a.folder, data_dir=a.data_dir, steps=a.steps, screen_steps=a.screen_steps,
-                            batch_size=a.batch_size, lr=a.lr,
-                            candidates=tuple(c.strip() for c in a.candidates.split(",") if c.strip()),
-                            pool=a.pool, n_val=a.n_val, n_test=a.n_test, n_train=a.n_train, seed=a.seed)
+                            batch_size=a.batch_size, lr=a.lr, candidates=cands, pool=a.pool, n_val=a.n_val,
+                            n_test=a.n_test, n_train=a.n_train, seed=a.seed,
+                            start_from=a.folder if a.cont else None, **extra)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

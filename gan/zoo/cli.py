@@ -25,18 +25,20 @@ from .train import train_family
 
 
 def _recipe_samples(fam: Family, n: int, seed: int, data_dir: str | None) -> tuple[torch.Tensor, dict]:
-    """This project's own recipe (gan.train, width 32, another seed) stopped at each snapshot."""
+    """This project's own recipe (gan.train, width 32, another seed, fam.recipe's options) stopped at each snapshot."""
     from ..pretrained import GAN
     from ..train.loop import train
     from ..train.options import TrainConfig
     marks = sorted({max(1, round(s * fam.steps)) for s in fam.snapshots})
+    options = dict(fam.recipe)
+    offset = options.pop("seed_offset", 11)
     per = [n // len(marks) + (1 if i < n % len(marks) else 0) for i in range(len(marks))]
     out, t0 = [], time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for k, steps in enumerate(marks):
-            cfg = TrainConfig(out=f"{tmp}/run", steps=steps, g_width=32, d_width=32, seed=seed + 11,
-                              device="cpu", eval_every=0, extras=False, resume=k > 0, data_dir=data_dir,
-                              sample_every=10**9, ckpt_every=10**9, log_every=10**9)
+            cfg = TrainConfig(out=f"{tmp}/run", steps=steps, batch_size=fam.batch_size, g_width=32, d_width=32,
+                              seed=seed + offset, **options, device="cpu", eval_every=0, extras=False, resume=k > 0,
+                              data_dir=data_dir, sample_every=10**9, ckpt_every=10**9, log_every=10**9)
             train(cfg, progress=False)
             model = GAN.from_pretrained(f"{tmp}/run")
             x = model.generate(per[k], seed=seed * 1000 + steps, labels=torch.arange(per[k]) % 10)

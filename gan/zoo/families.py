@@ -35,6 +35,7 @@ class Family:
     snapshots: tuple[float, ...] = (0.4, 1.0)  # fractions of `steps` at which samples are taken
     g: dict = field(default_factory=dict)  # keyword arguments of the G (or VAE) constructor
     d: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)  # loss "recipe": train.py options other than its defaults
 
     def build(self) -> tuple[nn.Module, nn.Module | None]:
         """(G, D) for this recipe; D is None for the VAE and for this project's recipe (trained by train.py)."""
@@ -72,4 +73,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            loss="vae", steps=1000, batch_size=128, z_dim=16, lr=1e-3, betas=(0.9, 0.999)),
     Family("project-early", "this project's own recipe (train.py, width 32, another seed) stopped early",
            loss="recipe", steps=400, batch_size=128, z_dim=64, conditional=True),
+    Family("project-ns", "this project's G and D (train.py, width 32, another seed) with the 2014 paper's "
+           "non-saturating loss, no R1/R2 and no EMA, for longer",
+           loss="recipe", steps=1200, batch_size=128, z_dim=64, conditional=True,
+           recipe={"loss": "ns", "r1": 0.0, "r2": 0.0, "ema": False, "seed_offset": 23}),
 )}
