@@ -85,10 +85,11 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
              families: list[str] | None, data_dir: str | None, pool: int = 4000, shipped: bool = True,
              cache: Path | None = None, max_fpr: float = MAX_VAL_FPR, zoo_dir: Path | None = None,
-             log=print) -> dict:  # noqa: ANN001
+             detector: dict | None = None, log=print) -> dict:  # noqa: ANN001
     """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}.
     max_fpr: every verdict's bound on held-out real images called generated (the folder's own verdict is
-    refitted when it differs from the shipped rule's, combine.MAX_VAL_FPR)."""
+    refitted when it differs from the shipped rule's, combine.MAX_VAL_FPR); detector: other DetectorOptions
+    of the folds' detectors (e.g. {"g_share": 1/6})."""
     from gan.app.context import load_context
     from gan.zoo import load_zoo
     ctx = load_context(local_dir=str(model_dir))
@@ -102,7 +103,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
                   for k, v in enumerate(("upload", "photo"))}
     fam_files = {f: {v: upload_files(zoo[f].test[:n_family], tmp / f"{f}_{v}", v, seed + 10 + k)
                      for k, v in enumerate(("upload", "photo"))} for f in zoo}
-    opts = DetectorOptions(seed=seed) if steps is None else DetectorOptions(seed=seed, steps=steps)
+    opts = replace(DetectorOptions(seed=seed, **({} if steps is None else {"steps": steps})), **(detector or {}))
     lofo, timing = [], {}
     for fold in (sorted(zoo) if families is None else families):
         t0 = time.perf_counter()
@@ -148,7 +149,8 @@ def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | 
     options saved one there (its verdict is refitted: the combination's code may be newer)."""
     det = load_detector(cache) if cache is not None else None
     same = det is not None and det.info.get("families") == data.families(opts.exclude)  # the zoo may have grown
-    if same and det.info.get("options", {}) == json.loads(json.dumps(vars(opts))):
+    cached = {**json.loads(json.dumps(vars(DetectorOptions()))), **det.info.get("options", {})} if same else None
+    if same and cached == json.loads(json.dumps(vars(opts))):  # an option newer than the cache: its default
         log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
         if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
             det.bank = build_bank(clf, data.real_all[:BANK_SIZE])
@@ -187,7 +189,8 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
     out = run_lofo(Path(args.model), n_real=args.n_real, n_family=args.n_family, steps=args.detector_steps,
                    seed=args.seed, families=families,
                    data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped,
-                   cache=Path(args.cache) if args.cache else None, max_fpr=args.max_val_fpr)
+                   cache=Path(args.cache) if args.cache else None, max_fpr=args.max_val_fpr,
+                   detector={"g_share": args.g_share} if args.g_share is not None else None)
     text = markdown(out["lofo"] + out["shipped"])
     print(text)
     if args.out:

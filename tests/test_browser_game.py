@@ -6,6 +6,7 @@ start Fashion-MNIST and see the sample grid change. Each game trains for a few s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -80,13 +81,17 @@ def test_toy_plays_pauses_and_steps_d_alone(game):
     page = game
     page.click("#game-play")
     first = wait_for_round(page, 0)
+    t_first = time.monotonic()
     heat, chart = src(page, "game-main"), src(page, "game-charts")
     assert heat.startswith("data:image/png") and chart.startswith("data:image/png")
     later = wait_for_round(page, int(first["round"]))  # the timer keeps training: picture and charts move on
+    tick_ms = 1000 * (time.monotonic() - t_first)  # one tick as this machine runs it now (slow when busy)
     assert wait_for_new_src(page, "game-main", heat) != heat and wait_for_new_src(page, "game-charts", chart) != chart
     page.click("#game-pause")
-    paused = wait_until_still(page)  # the frame of a tick running when Pause was clicked may still land
-    page.wait_for_timeout(2500)
+    # the frame of a tick running when Pause was clicked may still land: quiet for longer than a tick takes
+    quiet = max(1500, int(2 * tick_ms))
+    paused = wait_until_still(page, quiet)
+    page.wait_for_timeout(quiet)
     assert readout(page) == paused and int(paused["round"]) >= int(later["round"])
 
     heat = src(page, "game-main")

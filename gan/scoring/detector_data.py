@@ -100,11 +100,14 @@ class DetectorData:
         """The zoo families a fold learns from."""
         return [f for f in self.zoo if f not in exclude]
 
-    def batch(self, n: int, families: list[str], gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x (2n, 1, 28, 28), target (2n,) 1 = real): n real images, n generated (a third the shipped G,
-        whose own specialist is the critic, two thirds the zoo's families)."""
+    def batch(self, n: int, families: list[str], gen: torch.Generator,
+              g_share: float = 1 / 3) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x (2n, 1, 28, 28), target (2n,) 1 = real): n real images, n generated (g_share of them the shipped
+        G, whose own specialist is the critic, the rest the zoo's families)."""
+        if not 0.0 <= g_share <= 1.0:
+            raise ValueError(f"g_share must be in [0, 1], got {g_share}")
         real = self._draw(self.real.train, n, gen)
-        n_zoo = (2 * n) // 3 if families else 0
+        n_zoo = int(n * (1.0 - g_share) + 1e-9) if families else 0
         fakes = [self._draw(self.g.train, n - n_zoo, gen)]
         if n_zoo:
             pick = torch.randint(0, len(families), (n_zoo,), generator=gen)

@@ -46,6 +46,7 @@ class DetectorOptions:
     seed: int = 0
     widths: tuple[int, int, int] = (16, 32, 64)
     exclude: tuple[str, ...] = ()  # zoo families left out entirely (leave-one-family-out evaluation)
+    g_share: float = 1 / 3  # of each batch's generated half: samples of the shipped G (the rest: the zoo)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
     for step in range(1, opts.steps + 1):
         for grp in opt.param_groups:
             grp["lr"] = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - 1) / opts.steps)))
-        x, t = data.batch(opts.batch_size, families, gen)
+        x, t = data.batch(opts.batch_size, families, gen, g_share=opts.g_share)
         loss = F.binary_cross_entropy_with_logits(net(x), t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
