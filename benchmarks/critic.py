@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-family", type=int, default=400, help="--lofo: test images per family and view (default: 400)")
     p.add_argument("--detector-steps", type=int, default=None, help="--lofo: detector steps (default: its own)")
     p.add_argument("--g-share", type=float, default=None, help="--lofo: share of the shipped G's samples in the "
-                        "folds' detectors' generated batches (default: the detector's own, 1/3)")
+                        "folds' detectors' generated batches (default: the detector's own, 1/6)")
     p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated; "
                         "'a+b': one fold without both; 'none': the folder's own detector only)")
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")

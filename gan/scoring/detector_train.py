@@ -29,7 +29,7 @@ from ..pretrained import GAN
 from . import analysis
 from .calibration import fit_platt
 from .detector import DetectorConfig, DetectorNet, save_detector
-from .detector_data import DetectorData
+from .detector_data import G_SHARE, DetectorData
 from .combine import MAX_VAL_FPR, Combination
 from .measures import roc_auc
 from .nearest import BANK_SIZE, build_bank, log_nearest
@@ -46,7 +46,7 @@ class DetectorOptions:
     seed: int = 0
     widths: tuple[int, int, int] = (16, 32, 64)
     exclude: tuple[str, ...] = ()  # zoo families left out entirely (leave-one-family-out evaluation)
-    g_share: float = 1 / 3  # of each batch's generated half: samples of the shipped G (the rest: the zoo)
+    g_share: float = G_SHARE  # of each batch's generated half: samples of the shipped G (the rest: the zoo)
 
 
 @dataclass
