@@ -11,8 +11,9 @@
     (PNG files, default arguments): seconds per call (first, median, p95) and the RMS error /project reports.
 (3) Sliders on projected garments: the first --per-class test images of every class (after the first --n),
     projected with the app's default method and edited as the Generate tab edits them (each with its own tuned
-    generator); every attribute slider acting on the class is judged by gan.latent.effects.CHECK at +3, beside
-    the same check on as many unseen seeds of the class (benchmarks/sliders.py's seeds).
+    generator and its sliders fitted to it, gan.latent.local; also with the directions' own sliders); every
+    attribute slider acting on the class is judged by gan.latent.effects.CHECK at +3, beside the same check on
+    as many unseen seeds of the class (benchmarks/sliders.py's seeds).
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ from gan.latent.edits import measure_projected, projected_shift_effect  # noqa: 
 from gan.latent.effects import CHECK, measure_batch, shift_effects  # noqa: E402
 from gan.latent.encoder import load_encoder  # noqa: E402
 from gan.latent.inversion import Plan, invert  # noqa: E402
+from gan.latent.local import fit_local_sliders  # noqa: E402
 
 FIRST_SEED = 100_000  # benchmarks/sliders.py's unseen seeds
+SLIDER_SETS = ("seeds", "projected", "fitted")  # seeds; projected garments moved by the directions / by the
+# sliders fitted to each garment (gan.latent.local: what the Generate tab does with a projected garment)
 
 
 def p95(xs: list[float]) -> float:
@@ -129,6 +133,8 @@ def run_sliders(model: GAN, enc, d, test, start: int, per_class: int, clf, ref) 
         idx = [int(i) for i in (test.labels[start:] == c).nonzero()[:per_class, 0] + start]
         invs = [invert(model, to_float(test.images[i]), encoder=enc, directions=d, stage="tune") for i in idx]
         invs = [r for r in invs if r.label == c]
+        local = [fit_local_sliders(r.generator, r.z, c, d, names, classifier=clf) for r in invs]
+        local = None if any(loc is None for loc in local) else local  # directions without a reference: skip
         base_p = measure_projected(invs, clf)
         z = torch.stack([latent_for_seed(FIRST_SEED + s, model.z_dim) for s in range(len(idx))])
         y = torch.full((len(z),), c)
@@ -140,8 +146,10 @@ def run_sliders(model: GAN, enc, d, test, start: int, per_class: int, clf, ref) 
             seeds = shift_effects(model.generator, z, y, LABEL_STEP * d.steps(name, y, len(z)), clf, ref, names,
                                   base=base_s, emb_offsets=None if emb is None else LABEL_STEP * emb)
             proj = projected_shift_effect(invs, d, name, c, clf, ref, names, base=base_p)
+            fitted = proj if local is None else projected_shift_effect(invs, d, name, c, clf, ref, names,
+                                                                       base=base_p, local=local)
             out.append({"class": cname, "slider": name, "projected_images": len(invs), "seeds": len(z),
-                        **{f"{tag}_{k}": v for tag, e in (("seeds", seeds), ("projected", proj))
+                        **{f"{tag}_{k}": v for tag, e in (("seeds", seeds), ("projected", proj), ("fitted", fitted))
                            for k, v in _judged(e, name).items()}})
         print(f"  {cname}: {len(invs)} projected images", flush=True)
     return out
@@ -175,13 +183,14 @@ def _print(stages: list[dict], api: dict | None, sliders: list[dict], args, seco
         print(f"\nAttribute sliders at +{LABEL_STEP:g}: unseen seeds vs projected real test images of the class "
               f"(check: own >= {CHECK.own:g} sd, largest other <= {CHECK.leak:g}x own, class kept >= "
               f"{CHECK.kept:.0%}).\n")
-        print("| class | slider | seeds: own (sd) | other | kept | passes | projected: own (sd) | other | kept | passes |"
-              "\n|---|---|---:|---|---:|---|---:|---|---:|---|")
+        print("| class | slider | seeds: own (sd) | other | kept | passes | projected, the directions: own (sd) | "
+              "other | kept | passes | projected, fitted to each garment (the app): own (sd) | other | kept | passes |"
+              "\n|---|---|" + "---:|---|---:|---|" * 3)
         for r in sliders:
             cells = [f"{r[f'{t}_own_sd']:+.2f} | {r[f'{t}_largest_other'][0]} {r[f'{t}_largest_other'][1]:.2f} | "
-                     f"{r[f'{t}_class_kept']:.0%} | {'yes' if r[f'{t}_passes'] else 'no'}" for t in ("seeds", "projected")]
-            print(f"| {r['class']} | {r['slider']} | {cells[0]} | {cells[1]} |")
-        for t in ("seeds", "projected"):
+                     f"{r[f'{t}_class_kept']:.0%} | {'yes' if r[f'{t}_passes'] else 'no'}" for t in SLIDER_SETS]
+            print(f"| {r['class']} | {r['slider']} | {' | '.join(cells)} |")
+        for t in SLIDER_SETS:
             print(f"{t}: {sum(r[f'{t}_passes'] for r in sliders)} of {len(sliders)} (class, slider) pairs pass")
 
 

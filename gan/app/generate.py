@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 from .. import latent as L
+from ..latent.local import LocalSliders, fit_local_sliders
 from ..visualize import grid_image
 from .context import IMAGE_SCALE, AppContext
 from .inputs import RANDOM_CLASS, AppInputError, check_latent, parse_class, parse_float, parse_seed
@@ -94,8 +96,35 @@ def view_latent(ctx: AppContext, view: View) -> torch.Tensor:
     else:
         z = L.latent_for_seed(view.seed, ctx.model.z_dim, view.truncation)
     if view.sliders and ctx.directions is not None:
-        z = L.apply_directions(z, ctx.directions, view.sliders, view.label)  # per-class sliders use the label
+        z = z + slider_moves(ctx, view)[0]
     return z
+
+
+def garment_sliders(ctx: AppContext, view: View) -> LocalSliders | None:
+    """The attribute sliders fitted to a pinned projected garment and its tuned copy of G (gan.latent.local),
+    fitted on first use and kept with the copy; None for anything else (the directions' own sliders act)."""
+    if view.base is None or not view.tuned or ctx.directions is None or view.label is None:
+        return None
+    from ..classifier import metric_classifier
+    base = torch.tensor(view.base, dtype=torch.float32)
+    name = f"sliders:{view.label}:{hashlib.sha1(base.numpy().tobytes()).hexdigest()[:16]}"
+    return TUNED.memo(view.tuned, name, lambda G: fit_local_sliders(
+        G, base, int(view.label), ctx.directions, list(ctx.model.class_names),
+        classifier=metric_classifier(ctx.model)))
+
+
+def slider_moves(ctx: AppContext, view: View) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(z offset (z_dim,), class-input offset or None) of a view's sliders: those fitted to its projected
+    garment where there are (garment_sliders), the directions' own (per class: by the view's label) else."""
+    local = garment_sliders(ctx, view)
+    mine = {k: v for k, v in view.sliders.items() if local is not None and k in local.steps}
+    dz, emb = L.apply_edit(torch.zeros(ctx.model.z_dim), ctx.directions,
+                           {k: v for k, v in view.sliders.items() if k not in mine}, view.label)
+    if mine:
+        lz, le = local.offsets(mine)
+        dz = dz + lz
+        emb = le if emb is None else (emb if le is None else emb + le)
+    return dz, emb
 
 
 def view_class_input(ctx: AppContext, view: View) -> torch.Tensor | None:
@@ -105,7 +134,7 @@ def view_class_input(ctx: AppContext, view: View) -> torch.Tensor | None:
         return None
     offset = None
     if view.sliders and ctx.directions is not None:
-        _, offset = L.apply_edit(torch.zeros(ctx.model.z_dim), ctx.directions, view.sliders, view.label)
+        offset = slider_moves(ctx, view)[1]
     if offset is None and (view.morph_to is None or view.morph == 0.0):
         return None
     emb = L.blend_embedding(ctx.model, view.label, view.morph_to if view.morph_to is not None else view.label,

@@ -7,6 +7,7 @@ on the server), and which records the session that made it, so that closing the 
 
     key = TUNED.put(session_hash, generator)      # in the Project handler
     G = TUNED.get(key)                            # in the Generate handlers; None once evicted or dropped
+    TUNED.memo(key, "name", compute)              # compute(G) once, kept with the copy (its fitted sliders)
     TUNED.drop_session(session_hash)              # demo.unload
 
 Each copy shares every frozen weight with the shipped G and owns only its tuned block (about 130 KB for the
@@ -20,7 +21,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch.nn as nn
 
@@ -35,6 +37,7 @@ class _Entry:
     session: str
     generator: nn.Module
     created: float
+    memo: dict[str, Any] = field(default_factory=dict)  # what was computed from this copy (TunedStore.memo)
 
 
 class TunedStore:
@@ -77,6 +80,22 @@ class TunedStore:
                 return None
             self._items.move_to_end(str(key))
             return e.generator
+
+    def memo(self, key: str | None, name: str, compute: Callable[[nn.Module], Any]) -> Any:
+        """compute(generator under key), computed once and kept with the entry under name (it goes when the
+        entry goes); None when there is no such entry."""
+        G = self.get(key)
+        if G is None:
+            return None
+        with self._lock:
+            e = self._items.get(str(key))
+            if e is not None and name in e.memo:
+                return e.memo[name]
+        value = compute(G)  # outside the lock: other sessions' renders go on meanwhile
+        with self._lock:
+            if e is not None:
+                e.memo.setdefault(name, value)
+        return value
 
     def drop_session(self, session: str | None) -> int:
         """Forget every generator of a session (its page closed); return how many."""

@@ -79,14 +79,21 @@ def measure_projected(inversions: list, classifier: nn.Module | None, offsets: t
 
 
 def projected_shift_effect(inversions: list, d: Directions, name: str, label: int, classifier: nn.Module | None,
-                           ref: Reference, class_names: list[str], *, base: Measured | None = None) -> ShiftEffect:
-    """The effect of slider `name` at +LABEL_STEP on the projected images of class `label` (inversions of it)."""
+                           ref: Reference, class_names: list[str], *, base: Measured | None = None,
+                           local: list | None = None) -> ShiftEffect:
+    """The effect of slider `name` at +LABEL_STEP on the projected images of class `label` (inversions of it);
+    local: each image's sliders fitted to it (gan.latent.local.LocalSliders, as the Generate tab moves a
+    projected garment) instead of the directions' own."""
     if not inversions:
         raise ValueError(f"no projected images of class {label} to measure slider {name!r} on")
     n = len(inversions)
     y = torch.full((n,), int(label), dtype=torch.long)
-    emb = d.embedding_steps(name, y, n)
+    if local is not None:
+        moves = [loc.offsets({name: LABEL_STEP}) for loc in local]
+        dz = torch.stack([m[0] for m in moves])
+        emb = None if moves[0][1] is None else torch.stack([m[1] for m in moves])
+    else:
+        dz, emb = LABEL_STEP * d.steps(name, y, n), d.embedding_steps(name, y, n)
+        emb = None if emb is None else LABEL_STEP * emb
     base = base if base is not None else measure_projected(inversions, classifier)
-    moved = measure_projected(inversions, classifier, LABEL_STEP * d.steps(name, y, n),
-                              None if emb is None else LABEL_STEP * emb)
-    return compare(base, moved, y, ref, class_names)
+    return compare(base, measure_projected(inversions, classifier, dz, emb), y, ref, class_names)
