@@ -128,7 +128,8 @@ def _markdown(ctx: AppContext, r: Any, name: str, lab: int | None, seconds: floa
     md = [f"Best match for `{name.replace('`', '')}`: **{class_name(ctx, lab)}**; pixel RMS error {100 * r.rms:.1f}% of full scale with "
           f"{_stages_words(r.steps)} ({seconds:.2f} s)."]
     if r.tuned:
-        md.append("**Edit in Generate** carries the tuned copy of G: the sliders then move this garment itself.")
+        md.append("**Edit in Generate** carries the tuned copy of G: the sliders then move this garment itself, "
+                  "each fitted to it so that it moves its own attribute and the others as little as it can.")
     if len(cands) > 1:
         md.append("Classes tried (pixel error, lower is better): "
                   + ", ".join(f"{k} {v:.4f}" for k, v in sorted(cands.items(), key=lambda kv: kv[1])) + ".")

@@ -5,8 +5,9 @@ projected real garment, drawn by its own tuned copy of G, the same directions ac
 garment's contrast move also moves its texture, a slider meant for the neckline moves it less.  Here the
 class's sliders are recombined for one garment, from what they measurably do to it:
 
-1. render the garment (z, its class, its generator) moved by each slider at +3, and measure every attribute
-   that the class defines (gan.latent.attributes), in sd of the class's real images: the k x A matrix M;
+1. render the garment (z, its class, its generator) moved by each slider at +3, and by each helper direction
+   (HELPERS: the PCA directions), and measure every attribute that the class defines
+   (gan.latent.attributes), in sd of the class's real images: the matrix M;
 2. for slider i, the target is its own attribute moved as far as the slider moves the model's samples of
    the class (directions.json's per-class ``own_sd``, at least 1 sd) and every other attribute not at all;
 3. the recombined move i is sum_j C[i, j] (move j), with C the ridge solution of C M ~ T pulling towards
@@ -17,7 +18,8 @@ class's sliders are recombined for one garment, from what they measurably do to 
 
 This is local editing in the sense of Zhu et al. (2021, "Low-Rank Subspaces in GANs"): directions adapted to
 one latent from the generator's response around it, measured here on the attributes themselves.  It costs
-(rounds + 1) x k renders of one image: a few milliseconds.
+(k + helpers) + (rounds + 1) x k renders of one image and their attributes: 20 to 30 renders, a median
+0.04 to 0.08 s on one thread of a 2-core CPU (docs/projection.md).
 
     local = fit_local_sliders(r.generator, r.z, r.label, directions, class_names)
     z_step, emb_step = local.steps["width"], local.emb_steps["width"]   # one slider unit, for this garment
