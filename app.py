@@ -98,7 +98,8 @@ def on_morph(base: dict | None, seed: Any, cls: Any, trunc: Any, *vals: Any):
 def _base_note(base: dict | None) -> dict:
     if not base:
         return gr.update(value="", visible=False)
-    tuned = " with the copy of G tuned to it" if base.get("tuned") else ""
+    tuned = (" with the copy of G tuned to it; its attribute sliders are fitted to this garment"
+             if base.get("tuned") else "")
     return gr.update(value=f"Editing a pinned latent ({base.get('description', '')}){tuned}; the seed is ignored. "
                            f"Change the seed or roll the dice to go back to seeds.", visible=True)
 
