@@ -125,15 +125,21 @@ def run_api(model_dir: str, images: torch.Tensor) -> dict:
             "noop_median_s": statistics.median(noop)}
 
 
-def run_sliders(model: GAN, enc, d, test, start: int, per_class: int, clf, ref) -> list[dict]:
-    """(3): per class and attribute slider, the check on projected real images and on as many unseen seeds."""
+def run_sliders(model: GAN, enc, d, test, start: int, per_class: int, clf, ref,
+                fit_s: list[float]) -> list[dict]:
+    """(3): per class and attribute slider, the check on projected real images and on as many unseen seeds;
+    appends the seconds of each garment's slider fit to fit_s."""
     names, out = list(model.class_names), []
     attrs = [n for n, k in zip(d.names, d.kinds) if k == "attribute"]
     for c, cname in enumerate(names):
         idx = [int(i) for i in (test.labels[start:] == c).nonzero()[:per_class, 0] + start]
         invs = [invert(model, to_float(test.images[i]), encoder=enc, directions=d, stage="tune") for i in idx]
         invs = [r for r in invs if r.label == c]
-        local = [fit_local_sliders(r.generator, r.z, c, d, names, classifier=clf) for r in invs]
+        local = []
+        for r in invs:
+            t = time.perf_counter()
+            local.append(fit_local_sliders(r.generator, r.z, c, d, names, classifier=clf))
+            fit_s.append(time.perf_counter() - t)
         local = None if any(loc is None for loc in local) else local  # directions without a reference: skip
         base_p = measure_projected(invs, clf)
         z = torch.stack([latent_for_seed(FIRST_SEED + s, model.z_dim) for s in range(len(idx))])
@@ -219,16 +225,21 @@ def main(argv: list[str] | None = None) -> int:
     d = load_directions(args.model, z_dim=model.z_dim)
     stages = [] if args.skip_stages else run_stages(model, enc, d, x, test.labels[:args.n], clf, BUDGET_S)
     api = run_api(args.model, test.images[:args.n]) if args.api else None
-    sliders = []
+    sliders, fit_s = [], []
     if args.per_class and d is not None:
         print("sliders:", flush=True)
-        sliders = run_sliders(model, enc, d, test, args.n, args.per_class, clf, fashion_reference())
+        sliders = run_sliders(model, enc, d, test, args.n, args.per_class, clf, fashion_reference(), fit_s)
     _print(stages, api, sliders, args, time.time() - t0)
+    fits = None
+    if fit_s:
+        fits = {"garments": len(fit_s), "median_s": statistics.median(fit_s), "p95_s": p95(fit_s)}
+        print(f"sliders fitted to each garment (gan.latent.local): {fits['median_s']:.3f} s a garment (median), "
+              f"p95 {fits['p95_s']:.3f} s, {len(fit_s)} garments")
     if args.json:
         Path(args.json).write_text(json.dumps({"model": args.model, "n": args.n, "per_class": args.per_class,
                                                "machine": hardware_description(torch.device("cpu")),
                                                "threads": torch.get_num_threads(), "stages": stages, "api": api,
-                                               "sliders": sliders}, indent=2) + "\n")
+                                               "sliders": sliders, "slider_fit": fits}, indent=2) + "\n")
     return 0
 
 
