@@ -19,7 +19,7 @@ class's sliders are recombined for one garment, from what they measurably do to 
 This is local editing in the sense of Zhu et al. (2021, "Low-Rank Subspaces in GANs"): directions adapted to
 one latent from the generator's response around it, measured here on the attributes themselves.  It costs
 (k + helpers) + (rounds + 1) x k renders of one image and their attributes: 20 to 30 renders, a median
-0.04 to 0.08 s on one thread of a 2-core CPU (docs/projection.md).
+0.042 s on one thread of a 2-core CPU (docs/projection.md).
 
     local = fit_local_sliders(r.generator, r.z, r.label, directions, class_names)
     z_step, emb_step = local.steps["width"], local.emb_steps["width"]   # one slider unit, for this garment
