@@ -131,9 +131,9 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
         res = train_detector(model, data, opts, critic=ctx.critic, calibration=ctx.calibration, max_fpr=max_fpr,
                              log=log)
         ctx.detector = Detector(res.net, res.info, bank=res.bank)
-    elif max_fpr != MAX_VAL_FPR:
+    elif max_fpr != MAX_VAL_FPR or ("mirror" in ctx.detector.combination["signals"]) != opts.mirror:
         ctx.detector.info.update(fit_verdict(model, ctx.detector.net, data, ctx.detector.info["families"], ctx.critic,
-                                             ctx.calibration, ctx.detector.bank, max_fpr=max_fpr))
+                                             ctx.calibration, ctx.detector.bank, max_fpr=max_fpr, mirror=opts.mirror))
     shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
     for f in sorted(zoo):  # families it learned from (their test split is still unseen): for reference
         for v in ("upload", "photo"):
@@ -155,7 +155,7 @@ def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | 
         if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
             det.bank = build_bank(clf, data.real_all[:BANK_SIZE])
         det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration,
-                                    det.bank, max_fpr))
+                                    det.bank, max_fpr, mirror=opts.mirror))
         return det
     res = train_detector(ctx.model, data, opts, critic=ctx.critic, calibration=ctx.calibration, max_fpr=max_fpr,
                          log=log)
@@ -190,7 +190,8 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
                    seed=args.seed, families=families,
                    data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped,
                    cache=Path(args.cache) if args.cache else None, max_fpr=args.max_val_fpr,
-                   detector={"g_share": args.g_share} if args.g_share is not None else None)
+                   detector={**({"g_share": args.g_share} if args.g_share is not None else {}),
+                             **({"mirror": args.mirror == "on"} if args.mirror else {})})
     text = markdown(out["lofo"] + out["shipped"])
     print(text)
     if args.out:

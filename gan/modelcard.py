@@ -136,7 +136,8 @@ def _card_facts(folder: Path, model: GAN, options: dict, dataset: str, eval_resu
             "repo": repo_id or "OWNER/NAME", "labels_arg": labels_arg}
 
 
-SIGNAL_WORDS = {"critic": "the critic", "detector": "the detector", "distance": "the distance to the data (OOD)",
+SIGNAL_WORDS = {"critic": "the critic", "detector": "the detector", "mirror": "the detector on the mirrored image",
+                "distance": "the distance to the data (OOD)",
                 "nearest": "the distance to the nearest of the real training images stored with the detector"}
 
 

@@ -177,7 +177,7 @@ def test_detector_file_is_tied_to_its_weights_and_the_generator(folder: Path, tm
 def test_score_images_combines_every_signal_and_says_who_decided(folder: Path, zoo_dir: Path) -> None:
     model = GAN.from_pretrained(str(folder))
     det, critic, cal = load_detector(folder), load_critic(folder), load_calibration(folder)
-    assert det.combination["signals"] == ["critic", "detector", "distance", "nearest"]
+    assert det.combination["signals"] == ["critic", "detector", "mirror", "distance", "nearest"]
     assert det.combination["form"] == "softmin" and det.bank is not None and det.bank.dtype == torch.float16
     assert len(det.bank) == BANK_SIZE  # real training images (none of the validation split)
     x = torch.cat([model.generate(4, seed=3), load_zoo(zoo_dir)["speckle"].test[:4].float() / 127.5 - 1])
@@ -185,9 +185,13 @@ def test_score_images_combines_every_signal_and_says_who_decided(folder: Path, z
     for r in res:
         d = r.to_dict()
         assert d["scorer"] == "combined" and d["verdict"] in ("real", "generated", UNLIKE)
-        assert d["decided_by"] in ("critic", "detector", "distance", "nearest") and d["verdict_reason"]
+        assert d["decided_by"] in ("critic", "detector", "mirror", "distance", "nearest") and d["verdict_reason"]
         assert 0.0 <= d["answer_p_real"] <= 1.0 and d["detector_p_real"] is not None
         assert d["nearest_distance"] > 0
+    mirrored = score_images(model, x.flip(-1), calibration=cal, critic=critic, detector=det)
+    for r, m in zip(res, mirrored):  # the mirror signal is the detector's reading of the image flipped left-right
+        assert r.mirror_logit is not None and abs(r.mirror_logit - m.detector_logit) < 1e-4
+        assert abs(m.mirror_logit - r.detector_logit) < 1e-4
         if r.ood_distance is not None and r.ood_distance > cal.ood["distance_threshold"]:
             assert r.verdict == UNLIKE
     alone = score_images(model, x, calibration=cal, critic=critic)

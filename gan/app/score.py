@@ -50,7 +50,8 @@ def auc_markdown(ctx: AppContext) -> str:
     sigs = ctx.detector.combination.get("signals") or []
     return (f"**One verdict from {len(sigs)} signals.** The **critic** knows this model's own samples; the **detector** "
             f"looks for the traces any generator leaves (it learned from this model and {n} other families: "
-            "fully connected, transposed-conv and upsampling GANs, WGAN-GP, a VAE); the **distance to the data** "
+            "fully connected, transposed-conv and upsampling GANs, WGAN-GP, a VAE)" + (
+                ", in the image and in its mirror image" if "mirror" in sigs else "") + "; the **distance to the data** "
             "says whether the image is like Fashion-MNIST at all" + (
                 ", and the **nearest real garment** whether any real one is close to it (these two need no "
                 "generator at all). " if "nearest" in sigs else ". ") + (
@@ -135,7 +136,7 @@ def _score_dict(r: Any, name: str, pre: Any) -> dict:
     and ``verdict_reason``.  ``logit``, ``calibrated``, ``p_real_raw``, ``p_real_calibrated`` and the
     percentiles are those of whoever answers (the combination's logit has no percentiles).  Every signal
     is also given by name: ``critic_p_real`` / ``critic_logit`` (None without a critic),
-    ``detector_p_real`` / ``detector_logit`` (None without a detector), ``ood_distance``,
+    ``detector_p_real`` / ``detector_logit`` (None without a detector), ``mirror_logit``, ``ood_distance``,
     ``nearest_distance`` (to the nearest real training image; None without a detector bank) and ``d_p_real``
     / ``d_logit`` / ``d_p_real_raw`` (the game D's calibrated probability when it has calibration.json,
     else its sigmoid).  ``label_used``, ``logit_max`` and ``label_max`` describe the game D's label rule.
@@ -163,7 +164,8 @@ def _score_dict(r: Any, name: str, pre: Any) -> dict:
     return d
 
 
-_SIGNAL_NAMES = {"critic": "the critic", "detector": "the detector", "distance": "the distance to the data",
+_SIGNAL_NAMES = {"critic": "the critic", "detector": "the detector",
+                 "mirror": "the detector on the mirrored image", "distance": "the distance to the data",
                  "nearest": "the nearest real garment"}
 
 

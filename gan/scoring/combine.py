@@ -45,17 +45,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SIGNALS = ("critic", "detector", "distance", "nearest")
+SIGNALS = ("critic", "detector", "mirror", "distance", "nearest")
 FORMS = ("softmin", "linear")  # "linear": sigmoid(bias + sum_k w_k sign_k z_k), joint (older detector.json files)
-SIGN = {"critic": 1.0, "detector": 1.0, "distance": -1.0, "nearest": -1.0}  # the direction of "more real" for each signal
+SIGN = {"critic": 1.0, "detector": 1.0, "mirror": 1.0, "distance": -1.0, "nearest": -1.0}  # the direction of "more real" for each signal
 MAX_VAL_FPR = 0.05  # at most 5% of the held-out real validation images of any view called generated
 DISAGREE_CAP = 0.65
 UNLIKE = "unlike the data"
 SUSPECTS = {"critic": "the critic suspects this model's output", "detector": "the detector suspects a generator",
+            "mirror": "the detector suspects a generator in the mirrored image",
             "distance": "it lies far from the data", "nearest": "no real garment is close to it"}
 UNLIKE_CAP = 0.1  # P(real) of an image unlike the data: 1% of real images lie that far, few of anything else
 PLAIN = {"critic": "the critic (which learned this model's own samples) finds it unlike real images",
          "detector": "the detector found traces of a generator (it learned from many generators' samples)",
+         "mirror": "the detector found traces of a generator in the mirror image of the upload (it learned from many "
+                   "generators' samples)",
          "distance": "the image lies far from real Fashion-MNIST images in the classifier's features",
          "nearest": "no real training garment is close to it in the classifier's embedding (a malformed or "
                     "blurred garment)"}

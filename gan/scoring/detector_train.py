@@ -34,6 +34,12 @@ from .combine import MAX_VAL_FPR, Combination
 from .measures import roc_auc
 from .nearest import BANK_SIZE, build_bank, log_nearest
 
+# The detector's reading of the upload's mirror image is a signal of its own in the verdict: the detector
+# learns traces at fixed positions of the pixel grid, and some generators' traces it reads only mirrored
+# (docs/critic.md).  As its own signal under the soft minimum, it adds what the mirror finds without
+# diluting what the plain reading finds (the shipped G's samples: less separable mirrored).
+MIRROR = True
+
 
 @dataclass
 class DetectorOptions:
@@ -47,6 +53,7 @@ class DetectorOptions:
     widths: tuple[int, int, int] = (16, 32, 64)
     exclude: tuple[str, ...] = ()  # zoo families left out entirely (leave-one-family-out evaluation)
     g_share: float = G_SHARE  # of each batch's generated half: samples of the shipped G (the rest: the zoo)
+    mirror: bool = MIRROR  # the verdict also reads the detector on the mirrored image (a signal of its own)
 
 
 @dataclass
@@ -59,14 +66,19 @@ class DetectorResult:
 
 
 def signal_features(model: GAN, x: torch.Tensor, critic, calibration, detector_logits: np.ndarray,  # noqa: ANN001
-                    bank: torch.Tensor | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """(signals, features (N, K), distance flags (N,)) of images x for the verdict's combination."""
+                    bank: torch.Tensor | None = None,
+                    mirror_logits: np.ndarray | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """(signals, features (N, K), distance flags (N,)) of images x for the verdict's combination;
+    mirror_logits: the detector's logits of the mirrored images (the "mirror" signal), if it is used."""
     cols, names = [], []
     if critic is not None:
         names.append("critic")
         cols.append(critic.logits(x, labels=critic.labels_for(x)).double().numpy())
     names.append("detector")
     cols.append(detector_logits)
+    if mirror_logits is not None:
+        names.append("mirror")
+        cols.append(mirror_logits)
     flags = np.zeros(len(x), bool)
     ood = calibration.ood if calibration is not None else None
     clf = analysis.get_classifier()
@@ -131,23 +143,26 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
             "machine": f"CPU: {cpu_name()}, {torch.get_num_threads()} threads"}
     clf = analysis.get_classifier()
     bank = build_bank(clf, data.real_all[:BANK_SIZE]) if clf is not None else None
-    info.update(fit_verdict(model, net, data, families, critic, calibration, bank, max_fpr))
+    info.update(fit_verdict(model, net, data, families, critic, calibration, bank, max_fpr, mirror=opts.mirror))
     return DetectorResult(net, info, bank)
 
 
 def fit_verdict(model: GAN, net: DetectorNet, data: DetectorData, families: list[str], critic,  # noqa: ANN001
-                calibration, bank: torch.Tensor | None = None, max_fpr: float = MAX_VAL_FPR) -> dict:
+                calibration, bank: torch.Tensor | None = None, max_fpr: float = MAX_VAL_FPR,
+                mirror: bool = MIRROR) -> dict:
     """The detector's own Platt scaling and the verdict's combination, on the validation images of the
     real data, the shipped G and `families` (the bank: real *training* images, none of them validation
     images): {"platt": ..., "verdict": ...} for detector.json.  max_fpr: the most held-out real images of any
-    view that the verdict may call generated (combine.Combination.fit)."""
+    view that the verdict may call generated (combine.Combination.fit); mirror: the detector's reading of the
+    mirrored image is a signal of its own (MIRROR)."""
     real, fake, w = data.val_sets(families)
     with torch.no_grad():
-        lr = torch.cat([net(b) for b in real.split(1000)]).double().numpy()
-        lf = torch.cat([net(b) for b in fake.split(1000)]).double().numpy()
+        logits = lambda x: torch.cat([net(b) for b in x.split(1000)]).double().numpy()  # noqa: E731
+        lr, lf = logits(real), logits(fake)
+        mr, mf = (logits(real.flip(-1)), logits(fake.flip(-1))) if mirror else (None, None)
     a, b = fit_platt(np.concatenate([lr, lf]), np.concatenate([np.ones(len(lr)), np.zeros(len(lf))]))
-    names, fr, _ = signal_features(model, real, critic, calibration, lr, bank)
-    _, ff, _ = signal_features(model, fake, critic, calibration, lf, bank)
+    names, fr, _ = signal_features(model, real, critic, calibration, lr, bank, mr)
+    _, ff, _ = signal_features(model, fake, critic, calibration, lf, bank, mf)
     views = np.repeat(np.arange(len(data.real.val)), len(real) // len(data.real.val))  # val_sets: view by view
     comb = Combination.fit(names, fr, ff, w.numpy(), real_groups=views, max_fpr=max_fpr)
     return {"platt": {"a": a, "b": b}, "verdict": comb.to_dict()}

@@ -67,10 +67,11 @@ class ScoreResult:
     critic_percentile_fake: float | None = None  # % of held-out generated images with a lower critic logit
     detector_logit: float | None = None  # the any-generator detector's logit (None: the folder has none)
     detector_p_real: float | None = None  # its own calibrated P(real)
+    mirror_logit: float | None = None  # the detector's logit of the mirrored image (when the verdict reads it)
     nearest_distance: float | None = None  # distance to the nearest real training image (classifier embedding)
     combined_p_real: float | None = None  # P(real) of every signal combined (None without a detector)
     combined_verdict: str | None = None  # "real", "generated" or "unlike the data" (None without a detector)
-    decided_by: str | None = None  # the signal that decided: "critic", "detector", "distance" or "nearest"
+    decided_by: str | None = None  # the signal that decided: "critic", "detector", "mirror", "distance" or "nearest"
     verdict_reason: str = ""  # why, in plain words
     disagree: list[str] = field(default_factory=list)  # signals that alone would say the opposite
     notes: list[str] = field(default_factory=list)
@@ -159,8 +160,11 @@ def _combined_fields(detector: "Detector", x: torch.Tensor, crit: list[dict], oo
     except (KeyError, TypeError, ValueError):
         return out
     ood = calibration.ood if calibration is not None else None
-    have = {"critic": bool(crit and "critic_logit" in crit[0]), "detector": True, "distance": ood_d is not None,
-            "nearest": near is not None}
+    have = {"critic": bool(crit and "critic_logit" in crit[0]), "detector": True, "mirror": True,
+            "distance": ood_d is not None, "nearest": near is not None}
+    mirror = detector.logits(x.flip(-1)) if "mirror" in comb.signals else None  # left to right
+    for i, o in enumerate(out if mirror is not None else []):
+        o["mirror_logit"] = float(mirror[i])
     if not all(have[s] for s in comb.signals):
         return out  # a signal the combination needs is missing: the critic (or D) answers alone
     for i, o in enumerate(out):
@@ -171,6 +175,8 @@ def _combined_fields(detector: "Detector", x: torch.Tensor, crit: list[dict], oo
                 alone["critic"] = crit[i]["critic_p_real"] >= 0.5
             elif s == "detector":
                 feats.append(o["detector_logit"])
+            elif s == "mirror":
+                feats.append(float(mirror[i]))
             elif s == "nearest":
                 feats.append(near[i])
             else:
