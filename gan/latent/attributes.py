@@ -303,6 +303,14 @@ class Reference:
         table = torch.tensor([self.unit(name, c) for c in range(len(self.class_sd[name]))])
         return table[y.long().clamp(0, len(table) - 1)]
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Reference":
+        """The inverse of to_dict (directions.json's meta["reference"])."""
+        return cls(sd={k: float(v) for k, v in d["sd"].items()},
+                   class_sd={k: [float(x) for x in v] for k, v in (d.get("class_sd") or {}).items()},
+                   class_mean={k: [float(x) for x in v] for k, v in (d.get("class_mean") or {}).items()},
+                   source=str(d.get("source", "")))
+
     def to_dict(self) -> dict:
         """JSON-able form (stored in directions.json)."""
         r = lambda v: round(float(v), 5)  # noqa: E731

@@ -63,11 +63,7 @@ class LocalSliders:
 def reference_of(d: Directions) -> Reference | None:
     """The real-image attribute spreads the directions were fitted with (directions.json's meta), or None."""
     ref = d.meta.get("reference")
-    if not ref or not ref.get("sd"):
-        return None
-    return Reference(sd=dict(ref["sd"]), class_sd={k: list(v) for k, v in (ref.get("class_sd") or {}).items()},
-                     class_mean={k: list(v) for k, v in (ref.get("class_mean") or {}).items()},
-                     source=str(ref.get("source", "")))
+    return Reference.from_dict(ref) if ref and ref.get("sd") else None
 
 
 def class_sliders(d: Directions, label: int) -> list[str]:
