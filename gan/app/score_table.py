@@ -12,7 +12,8 @@ from typing import Any
 COLUMNS = (("image", "the file name"),
            ("verdict", "real, generated or unlike the data; \"unsure\" near the decision line"),
            ("by", "the signal that decided: the critic (this model's samples), the detector (any generator's "
-                  "traces), the distance to the data or the nearest real garment"),
+                  "traces), the mirror (the detector on the mirrored image), the distance to the data or the "
+                  "nearest real garment"),
            ("P(real)", "the answer's probability that the image is real (\"sigmoid\": uncalibrated)"),
            ("D", "the game's discriminator's P(real), beside the answer"),
            ("logit", "the answer's logit"),
