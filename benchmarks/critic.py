@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                         "folds' detectors' generated batches (default: the detector's own, 1/6)")
     p.add_argument("--mirror", choices=("on", "off"), default=None, help="--lofo: the verdict reads the detector "
                         "on the mirrored image as a signal of its own, or not (default: the detector's own, on)")
+    p.add_argument("--flip", type=float, default=None, help="--lofo: share of the detectors' training images "
+                   "flipped left to right (default: DetectorOptions.flip)")
     p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated; "
                         "'a+b': one fold without both; 'none': the folder's own detector only)")
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")

@@ -8,8 +8,9 @@ against real *test* images through the app's upload path: each image is written 
 uploads (a PNG at 1x, 2x, 4x or 8x, or the photo-like JPEG) and scored by ``gan.app.score.score_inputs``,
 the function behind the Score tab and ``/score``.  Then, with the model folder's own detector (what
 ``fashion-gan finish`` ships, trained on every family; trained here the same way when the folder has
-none), the shipped model's own samples, the false-positive rate on real images, and for reference each
-family it learned from (on that family's unseen test split).
+none), the shipped model's own samples, the false-positive rate on real images, for reference each
+family it learned from (on that family's unseen test split), and the sealed families (``gan.zoo.SEALED``,
+in assets/zoo/sealed when made): generators that no detector learned from and no choice was made on.
 Nothing is tuned on the held-out family: every choice (steps, weights, the 3% operating point) is made on
 validation images of the other families.
 """
@@ -85,11 +86,12 @@ def _row(name: str, fid: float | None, view: str, real: tuple, fake: tuple) -> l
 def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, seed: int,
              families: list[str] | None, data_dir: str | None, pool: int = 4000, shipped: bool = True,
              cache: Path | None = None, max_fpr: float = MAX_VAL_FPR, zoo_dir: Path | None = None,
-             detector: dict | None = None, log=print) -> dict:  # noqa: ANN001
+             detector: dict | None = None, sealed_dir: Path | None = None, log=print) -> dict:  # noqa: ANN001
     """Every fold, then the detector on every family; returns {"lofo": rows, "shipped": rows, ...}.
     max_fpr: every verdict's bound on held-out real images called generated (the folder's own verdict is
     refitted when it differs from the shipped rule's, combine.MAX_VAL_FPR); detector: other DetectorOptions
-    of the folds' detectors (e.g. {"g_share": 1/6})."""
+    of the folds' detectors (e.g. {"g_share": 1/6}); sealed_dir: the sealed families' samples (default:
+    gan.zoo.SEALED_DIR, skipped when not made)."""
     from gan.app.context import load_context
     from gan.zoo import load_zoo
     ctx = load_context(local_dir=str(model_dir))
@@ -135,12 +137,29 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
         ctx.detector.info.update(fit_verdict(model, ctx.detector.net, data, ctx.detector.info["families"], ctx.critic,
                                              ctx.calibration, ctx.detector.bank, max_fpr=max_fpr, mirror=opts.mirror))
     shipped = _shipped_rows(ctx, model, real_files, tmp, n_real, seed)
+    real_scores = {v: score_files(ctx, real_files[v]) for v in ("upload", "photo")}
     for f in sorted(zoo):  # families it learned from (their test split is still unseen): for reference
         for v in ("upload", "photo"):
-            shipped.append(_row(f"{f} (learned from)", zoo[f].info.get("fid"), v, score_files(ctx, real_files[v]),
+            shipped.append(_row(f"{f} (learned from)", zoo[f].info.get("fid"), v, real_scores[v],
                                 score_files(ctx, fam_files[f][v])))
-    return {"lofo": lofo, "shipped": shipped, "seconds_per_fold": timing, "options": vars(opts),
+    sealed = []
+    for f, fam in _sealed(sealed_dir, log).items():  # never learned from, never tuned on
+        for k, v in enumerate(("upload", "photo")):
+            files = upload_files(fam.test[:n_family], tmp / f"sealed_{f}_{v}", v, seed + 40 + k)
+            sealed.append(_row(f"{f} (sealed)", fam.info.get("fid"), v, real_scores[v], score_files(ctx, files)))
+            log("  " + " | ".join(str(c) for c in sealed[-1]))
+    return {"lofo": lofo, "shipped": shipped, "sealed": sealed, "seconds_per_fold": timing, "options": vars(opts),
             "n_real": n_real, "n_family": n_family, "max_fpr": max_fpr}
+
+
+def _sealed(folder: Path | None, log=print) -> dict:  # noqa: ANN001
+    """The sealed families' samples ({} when they were not made: python -m gan.zoo --sealed)."""
+    from gan.zoo import SEALED_DIR, ZooMissing, load_zoo
+    try:
+        return load_zoo(folder or SEALED_DIR)
+    except ZooMissing:
+        log(f"no sealed families in {folder or SEALED_DIR} (python -m gan.zoo --sealed makes them)")
+        return {}
 
 
 def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | None,  # noqa: ANN001
@@ -191,8 +210,9 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
                    data_dir=args.data_dir, pool=args.pool, shipped=not args.skip_shipped,
                    cache=Path(args.cache) if args.cache else None, max_fpr=args.max_val_fpr,
                    detector={**({"g_share": args.g_share} if args.g_share is not None else {}),
-                             **({"mirror": args.mirror == "on"} if args.mirror else {})})
-    text = markdown(out["lofo"] + out["shipped"])
+                             **({"mirror": args.mirror == "on"} if args.mirror else {}),
+                             **({"flip": args.flip} if args.flip is not None else {})})
+    text = markdown(out["lofo"] + out["shipped"] + out.get("sealed", []))
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")

@@ -22,7 +22,7 @@ from gan.scoring.combine import DISAGREE_CAP, MAX_VAL_FPR, UNLIKE, UNLIKE_CAP, C
 from gan.scoring.detector import DETECTOR_CONFIG, DETECTOR_FILE, DetectorNet, load_detector, residuals
 from gan.scoring.detector_train import DetectorOptions, write_detector
 from gan.scoring.nearest import BANK_SIZE
-from gan.zoo import FAMILIES, load_zoo
+from gan.zoo import FAMILIES, SEALED, SEALED_DIR, ZOO_DIR, load_zoo
 from gan.zoo.store import ZooMissing, write_family
 from gan.zoo.train import train_family
 
@@ -84,17 +84,25 @@ def test_zoo_refuses_missing_or_altered_samples(zoo_dir: Path, tmp_path: Path) -
         load_zoo(bad)
 
 
-@pytest.mark.parametrize("name", ["mlp-gan", "dcgan-convT", "wgan-gp", "vae"])
+@pytest.mark.parametrize("name", ["mlp-gan", "dcgan-convT", "wgan-gp", "vae", "bilinear-lsgan", "dcgan-hinge-long"])
 def test_every_kind_of_family_trains_and_samples(name: str) -> None:
     from dataclasses import replace
     real = torch.rand(256, 1, 28, 28) * 2 - 1
-    samples, info = train_family(replace(FAMILIES[name], steps=4, batch_size=16), real, torch.arange(256) % 10,
+    fam = FAMILIES.get(name) or SEALED[name]
+    samples, info = train_family(replace(fam, steps=4, batch_size=16), real, torch.arange(256) % 10,
                                  n_samples=10, log=lambda m: None)
     assert samples.shape == (10, 28, 28) and samples.dtype == torch.uint8
     assert info["snapshots"] == [2, 4]
 
 
-@pytest.mark.parametrize("name", ["project-early", "project-ns"])
+def test_sealed_families_are_kept_apart_from_what_detectors_learn_from() -> None:
+    """The sealed families have names and a folder of their own, so load_zoo() (what a detector learns
+    from) never reads them."""
+    assert not set(SEALED) & set(FAMILIES) and SEALED_DIR != ZOO_DIR
+    assert {f.name for f in SEALED.values()} == set(SEALED)
+
+
+@pytest.mark.parametrize("name", ["project-early", "project-ns", "project-hinge"])
 def test_recipe_families_train_through_train_py_with_their_own_options(name: str, fake_fashion: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The project's own recipe families run gan.train with their options (loss, penalties, EMA, seed)."""
@@ -108,15 +116,25 @@ def test_recipe_families_train_through_train_py_with_their_own_options(name: str
         return real_train(cfg, **kw)
 
     monkeypatch.setattr(loop, "train", spy)
-    fam = replace(FAMILIES[name], steps=2, batch_size=8)
+    table = FAMILIES if name in FAMILIES else SEALED
+    fam = replace(table[name], steps=2, batch_size=8)
     samples, info = _recipe_samples(fam, 6, seed=1, data_dir=str(fake_fashion))
     assert samples.shape == (6, 28, 28) and samples.dtype == torch.uint8 and info["snapshots"] == [1, 2]
     assert [c.steps for c in seen] == [1, 2] and seen[1].resume and (seen[0].g_width, seen[0].d_width) == (32, 32)
-    want = {k: v for k, v in FAMILIES[name].recipe.items() if k != "seed_offset"}
+    want = {k: v for k, v in table[name].recipe.items() if k != "seed_offset"}
     assert all(getattr(seen[0], k) == v for k, v in want.items())
-    assert seen[0].seed == 1 + FAMILIES[name].recipe.get("seed_offset", 11)
+    assert seen[0].seed == 1 + table[name].recipe.get("seed_offset", 11)
     if name == "project-ns":
         assert seen[0].loss == "ns" and seen[0].r1 == 0 and not seen[0].ema
+
+
+def _framed_zoo(folder: Path, makers: tuple) -> Path:
+    """Families as garment-like uploads (content on a dark border), written to folder."""
+    for name, make in makers:
+        x = make(200, 5).clone()
+        x[:, :4], x[:, -4:], x[:, :, :4], x[:, :, -4:] = 0, 0, 0, 0
+        write_family(folder, name, x.clamp(min=60) * (x > 0), {"fid": 1.0})
+    return folder
 
 
 def test_leave_one_family_out_holds_families_out_alone_or_together(folder: Path, tmp_path: Path) -> None:
@@ -126,11 +144,7 @@ def test_leave_one_family_out_holds_families_out_alone_or_together(folder: Path,
     spec = importlib.util.spec_from_file_location("lofo", Path(__file__).parents[1] / "benchmarks" / "lofo.py")
     lofo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(lofo)
-    framed = tmp_path / "zoo"  # the families as garment-like uploads: content on a dark border
-    for name, make in (("blocky", _blocky), ("speckle", _speckle)):
-        x = make(200, 5).clone()
-        x[:, :4], x[:, -4:], x[:, :, :4], x[:, :, -4:] = 0, 0, 0, 0
-        write_family(framed, name, x.clamp(min=60) * (x > 0), {"fid": 1.0})
+    framed = _framed_zoo(tmp_path / "zoo", (("blocky", _blocky), ("speckle", _speckle)))
     kw = dict(n_real=6, n_family=6, steps=4, seed=0, data_dir=None, pool=32, shipped=False, zoo_dir=framed,
               cache=tmp_path / "cache", log=lambda m: None)
     out = lofo.run_lofo(folder, families=["blocky", "blocky+speckle"], **kw)
@@ -144,6 +158,43 @@ def test_leave_one_family_out_holds_families_out_alone_or_together(folder: Path,
     assert load_detector(tmp_path / "cache" / "blocky").info["options"]["g_share"] == DetectorOptions().g_share
     lofo.run_lofo(folder, families=["blocky"], detector={"g_share": 0.5}, **{**kw, "cache": tmp_path / "half"})
     assert load_detector(tmp_path / "half" / "blocky").info["options"]["g_share"] == 0.5
+
+
+def test_leave_one_family_out_scores_the_sealed_families_with_the_shipped_detector(folder: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The folder's own detector is measured on the sealed families too, each in both upload views; a
+    missing sealed folder is skipped with a note."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("lofo", Path(__file__).parents[1] / "benchmarks" / "lofo.py")
+    lofo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lofo)
+    notes = []
+    zoo = _framed_zoo(tmp_path / "zoo", (("blocky", _blocky), ("speckle", _speckle)))
+    sealed = _framed_zoo(tmp_path / "sealed", (("stripes", lambda n, s: _blocky(n, s + 4).roll(1, 2)),))
+    kw = dict(n_real=6, n_family=6, steps=4, seed=0, data_dir=None, pool=32, families=[], zoo_dir=zoo,
+              log=notes.append)
+    out = lofo.run_lofo(folder, sealed_dir=sealed, **kw)
+    assert [(r[0], r[2]) for r in out["sealed"]] == [("stripes (sealed)", "upload"), ("stripes (sealed)", "photo")]
+    assert all(r[3] == "6 vs 6" and 0.0 <= r[4] <= 1.0 for r in out["sealed"])
+    assert lofo.run_lofo(folder, sealed_dir=tmp_path / "none", **kw)["sealed"] == []
+    assert any("python -m gan.zoo --sealed" in n for n in notes)
+
+
+def test_flip_augmentation_flips_the_asked_share_and_nothing_else() -> None:
+    """DetectorOptions.flip: a left-right flip of a share of the images; at 0 the random stream (hence an
+    earlier detector's training) is unchanged."""
+    from gan.scoring.detector_data import augment
+    x = torch.rand(64, 1, 28, 28) * 2 - 1
+    g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    assert torch.equal(augment(x, g(), p_blur=0, p_resize=0, p_flip=1.0), x.flip(-1))
+    half = augment(x, g(), p_blur=0, p_resize=0, p_flip=0.5)
+    same = (half == x).flatten(1).all(1)
+    assert torch.equal(same | (half == x.flip(-1)).flatten(1).all(1), torch.ones(64, dtype=torch.bool))
+    assert 10 < int(same.sum()) < 54
+    assert torch.equal(augment(x, g(), p_flip=0.0), augment(x, g()))
+    gen = g()
+    augment(x, gen, p_flip=0.0)
+    assert torch.equal(torch.rand(3, generator=gen), (lambda h: (augment(x, h), torch.rand(3, generator=h))[1])(g()))
 
 
 # ---- the detector -------------------------------------------------------------------------------------

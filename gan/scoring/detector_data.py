@@ -104,9 +104,9 @@ class DetectorData:
         return [f for f in self.zoo if f not in exclude]
 
     def batch(self, n: int, families: list[str], gen: torch.Generator,
-              g_share: float = G_SHARE) -> tuple[torch.Tensor, torch.Tensor]:
+              g_share: float = G_SHARE, p_flip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """(x (2n, 1, 28, 28), target (2n,) 1 = real): n real images, n generated (g_share of them the shipped
-        G, whose own specialist is the critic, the rest the zoo's families)."""
+        G, whose own specialist is the critic, the rest the zoo's families); p_flip: see augment."""
         if not 0.0 <= g_share <= 1.0:
             raise ValueError(f"g_share must be in [0, 1], got {g_share}")
         real = self._draw(self.real.train, n, gen)
@@ -119,7 +119,7 @@ class DetectorData:
                 if k:
                     fakes.append(self._draw(self.zoo[name].train, k, gen))
         x = torch.cat([real, *fakes])
-        return augment(x, gen), torch.cat([torch.ones(n), torch.zeros(n)])
+        return augment(x, gen, p_flip=p_flip), torch.cat([torch.ones(n), torch.zeros(n)])
 
     @staticmethod
     def _draw(side: dict[str, torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:
@@ -141,10 +141,15 @@ class DetectorData:
         return real, torch.cat([g, *zoo]), torch.cat(w)
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, p_blur: float = 0.1, p_resize: float = 0.1) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, p_blur: float = 0.1, p_resize: float = 0.1,
+            p_flip: float = 0.0) -> torch.Tensor:
     """CNNDetection-style augmentation, on both sides alike: Gaussian blur (sigma 0.3..1.5) and a bilinear
-    down-and-up resize (to 14..26 pixels) of random images."""
+    down-and-up resize (to 14..26 pixels) of random images; with p_flip > 0, a left-right flip of that share
+    (28 is even, so a flip keeps the 2x2 grid that upsampling traces sit on)."""
     x = x.clone()
+    if p_flip > 0:  # drawn only when asked, so that p_flip = 0 keeps the random stream of earlier detectors
+        flip = (torch.rand(len(x), generator=gen) < p_flip).nonzero().flatten()
+        x[flip] = x[flip].flip(-1)
     u = torch.rand(len(x), generator=gen)
     blur = (u < p_blur).nonzero().flatten()
     for i in blur.tolist():

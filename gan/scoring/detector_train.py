@@ -54,6 +54,7 @@ class DetectorOptions:
     exclude: tuple[str, ...] = ()  # zoo families left out entirely (leave-one-family-out evaluation)
     g_share: float = G_SHARE  # of each batch's generated half: samples of the shipped G (the rest: the zoo)
     mirror: bool = MIRROR  # the verdict also reads the detector on the mirrored image (a signal of its own)
+    flip: float = 0.0  # share of training images (real and generated alike) flipped left to right
 
 
 @dataclass
@@ -122,7 +123,7 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
     for step in range(1, opts.steps + 1):
         for grp in opt.param_groups:
             grp["lr"] = opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - 1) / opts.steps)))
-        x, t = data.batch(opts.batch_size, families, gen, g_share=opts.g_share)
+        x, t = data.batch(opts.batch_size, families, gen, g_share=opts.g_share, p_flip=opts.flip)
         loss = F.binary_cross_entropy_with_logits(net(x), t)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -2,7 +2,7 @@
 and is measured on (``gan.scoring.detector``).  ``python -m gan.zoo`` trains every family and writes the
 samples; ``load_zoo`` reads them."""
 
-from .families import FAMILIES, Family
-from .store import ZOO_DIR, ZooMissing, ZooSamples, load_zoo
+from .families import FAMILIES, SEALED, Family
+from .store import SEALED_DIR, ZOO_DIR, ZooMissing, ZooSamples, load_zoo
 
-__all__ = ["FAMILIES", "Family", "ZOO_DIR", "ZooMissing", "ZooSamples", "load_zoo"]
+__all__ = ["FAMILIES", "SEALED", "SEALED_DIR", "Family", "ZOO_DIR", "ZooMissing", "ZooSamples", "load_zoo"]

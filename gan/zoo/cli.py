@@ -1,8 +1,10 @@
-"""python -m gan.zoo [--out assets/zoo] [--families a,b] [--samples 2500] [--seed 0] [--threads N] [--data-dir D]
+"""python -m gan.zoo [--out assets/zoo] [--families a,b] [--sealed] [--samples 2500] [--seed 0] [--threads N]
 
 Trains each family of ``gan.zoo.families`` on Fashion-MNIST's training images (minutes each on a CPU),
 takes its samples at the recipe's snapshots, measures their FID against the real test images (the
 metric classifier's features, as ``python -m gan.evaluate``) and writes them with ``gan.zoo.store``.
+``--sealed`` makes the sealed families instead (``families.SEALED``, in assets/zoo/sealed), which nothing
+learns from.
 The same command, seed and library versions make the same samples.
 """
 
@@ -19,8 +21,8 @@ import torch
 
 from ..data import load_dataset, to_float
 from ..hardware import cpu_name
-from .families import FAMILIES, Family
-from .store import ZOO_DIR, write_family
+from .families import FAMILIES, SEALED, Family
+from .store import SEALED_DIR, ZOO_DIR, write_family
 from .train import train_family
 
 
@@ -54,8 +56,11 @@ def _fid(samples: torch.Tensor, real_feats: torch.Tensor) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gan.zoo", description=__doc__.split("\n\n")[1])
-    p.add_argument("--out", default=str(ZOO_DIR), help="folder of the samples (default: the checkout's assets/zoo)")
-    p.add_argument("--families", default=",".join(FAMILIES), help="comma-separated: " + ", ".join(FAMILIES))
+    p.add_argument("--out", default=None, help="folder of the samples (default: the checkout's assets/zoo, or "
+                   "assets/zoo/sealed with --sealed)")
+    p.add_argument("--families", default=None, help="comma-separated (default: all): " + ", ".join(FAMILIES)
+                   + "; with --sealed: " + ", ".join(SEALED))
+    p.add_argument("--sealed", action="store_true", help="the sealed families, which no detector learns from")
     p.add_argument("--samples", type=int, default=2500, help="samples per family (20%% of them are its test split)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
@@ -63,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    names = [n.strip() for n in args.families.split(",") if n.strip()]
-    unknown = [n for n in names if n not in FAMILIES]
+    table = SEALED if args.sealed else FAMILIES
+    args.out = args.out or str(SEALED_DIR if args.sealed else ZOO_DIR)
+    names = [n.strip() for n in (args.families or ",".join(table)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in table]
     if unknown:
-        p.error(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+        p.error(f"unknown families {unknown}; choose from {', '.join(table)}")
     from ..metrics import embed
     train_set = load_dataset("fashion-mnist", split="train", data_dir=args.data_dir)
     test = load_dataset("fashion-mnist", split="test", data_dir=args.data_dir)
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     real, labels = to_float(train_set.images.clone()), train_set.labels
     command = "python -m gan.zoo " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     for name in names:
-        fam = FAMILIES[name]
+        fam = table[name]
         print(f"{name}: {fam.description}", flush=True)
         if fam.loss == "recipe":
             samples, facts = _recipe_samples(fam, args.samples, args.seed, args.data_dir)

@@ -5,6 +5,10 @@ connected, transposed convolutions, nearest or sub-pixel upsampling, a VAE decod
 DCGAN), in loss (non-saturating, hinge, least squares, WGAN-GP, ELBO) and in training length.  Samples
 are taken at two points of each run (``snapshots``), so that a family holds both its early, blobby
 samples and its later ones.
+
+``SEALED`` families are made the same way and kept apart (``assets/zoo/sealed``): no detector learns from
+them and no choice is made on them.  They are measured, never tuned on, so they stay an honest estimate of
+a generator nobody here has seen (``python benchmarks/critic.py --lofo --sealed``).
 """
 
 from __future__ import annotations
@@ -77,4 +81,17 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            "non-saturating loss, no R1/R2 and no EMA, for longer",
            loss="recipe", steps=1200, batch_size=128, z_dim=64, conditional=True,
            recipe={"loss": "ns", "r1": 0.0, "r2": 0.0, "ema": False, "seed_offset": 23}),
+)}
+
+
+SEALED: dict[str, Family] = {f.name: f for f in (
+    Family("bilinear-lsgan", "bilinear upsampling + 3x3 convs (width 48), batch-norm D, least-squares loss",
+           loss="lsgan", steps=1500, g={"kind": "conv", "upsample": "bilinear", "width": 48},
+           d={"kind": "conv", "norm": "batch", "width": 32}),
+    Family("dcgan-hinge-long", "DCGAN G (transposed 4x4 convs, batch norm) against a spectral-norm D, hinge loss, "
+           "trained twice as long as dcgan-convT", loss="hinge", steps=2000, lr=1e-4, betas=(0.0, 0.9),
+           g={"kind": "conv", "upsample": "convT", "width": 32}, d={"kind": "conv", "norm": "spectral", "width": 32}),
+    Family("project-hinge", "this project's G and D (train.py, width 32, another seed) with the hinge loss and "
+           "EMA, no R1/R2", loss="recipe", steps=1600, batch_size=128, z_dim=64, conditional=True,
+           recipe={"loss": "hinge", "r1": 0.0, "r2": 0.0, "seed_offset": 41}),
 )}

@@ -52,21 +52,21 @@ class MLPDiscriminator(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    """DCGAN-style G from a 7x7 map: 'convT' (transposed 4x4 convs, checkerboards), 'nearest' (upsample +
-    3x3 conv) or 'shuffle' (sub-pixel convolution), with batch norm."""
+    """DCGAN-style G from a 7x7 map: 'convT' (transposed 4x4 convs, checkerboards), 'nearest' or 'bilinear'
+    (upsample + 3x3 conv) or 'shuffle' (sub-pixel convolution), with batch norm."""
 
     def __init__(self, z_dim: int = 100, width: int = 64, upsample: str = "convT") -> None:
         super().__init__()
-        if upsample not in ("convT", "nearest", "shuffle"):
-            raise ValueError(f"upsample {upsample!r} is not one of convT, nearest, shuffle")
+        if upsample not in ("convT", "nearest", "bilinear", "shuffle"):
+            raise ValueError(f"upsample {upsample!r} is not one of convT, nearest, bilinear, shuffle")
         self.width = width
         self.fc = nn.Sequential(nn.Linear(z_dim, 2 * width * 49), nn.BatchNorm1d(2 * width * 49), nn.ReLU())
 
         def up(cin: int, cout: int, last: bool) -> list[nn.Module]:
             if upsample == "convT":
                 layers: list[nn.Module] = [nn.ConvTranspose2d(cin, cout, 4, 2, 1)]
-            elif upsample == "nearest":
-                layers = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1)]
+            elif upsample in ("nearest", "bilinear"):
+                layers = [nn.Upsample(scale_factor=2, mode=upsample), nn.Conv2d(cin, cout, 3, 1, 1)]
             else:
                 layers = [nn.Conv2d(cin, 4 * cout, 3, 1, 1), nn.PixelShuffle(2)]
             return layers + ([nn.Tanh()] if last else [nn.BatchNorm2d(cout), nn.ReLU()])

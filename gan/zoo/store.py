@@ -20,6 +20,7 @@ import torch
 from ..fileio import atomic_path, atomic_write_json, sha256_file
 
 ZOO_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "zoo"  # the checkout's assets/zoo
+SEALED_DIR = ZOO_DIR / "sealed"  # families nothing learns from (families.SEALED): measured only
 ZOO_JSON = "zoo.json"
 TEST_SHARE = 0.2  # the last 20% of each family's shuffled samples are its test split
 SPLIT_SEED = 12_345
