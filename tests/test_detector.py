@@ -95,6 +95,16 @@ def test_every_kind_of_family_trains_and_samples(name: str) -> None:
     assert info["snapshots"] == [2, 4]
 
 
+def test_zoo_grid_draws_each_family_as_a_row(zoo_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+    from gan.zoo.cli import main
+    assert main(["--out", str(zoo_dir), "--grid", str(tmp_path / "grid.png")]) == 0
+    img = np.asarray(Image.open(tmp_path / "grid.png").convert("L"))
+    assert img.shape == (2 * 84, 12 * 84)
+    first = load_zoo(zoo_dir)["blocky"].test[0, 0].numpy()  # row 1 = "blocky" (sorted), pixels drawn 3x3
+    assert np.array_equal(img[:84:3, :84:3], first)
+
+
 def test_sealed_families_are_kept_apart_from_what_detectors_learn_from() -> None:
     """The sealed families have names and a folder of their own, so load_zoo() (what a detector learns
     from) never reads them."""

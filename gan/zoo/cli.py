@@ -22,7 +22,7 @@ import torch
 from ..data import load_dataset, to_float
 from ..hardware import cpu_name
 from .families import FAMILIES, SEALED, Family
-from .store import SEALED_DIR, ZOO_DIR, write_family
+from .store import SEALED_DIR, ZOO_DIR, load_zoo, write_family
 from .train import train_family
 
 
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--grid", default=None, metavar="PNG", help="only write a picture of the samples in --out (12 "
+                   "test-split samples of each family, one family a row) to PNG")
     args = p.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in table]
     if unknown:
         p.error(f"unknown families {unknown}; choose from {', '.join(table)}")
+    if args.grid:
+        from .store import write_grid
+        print(f"{write_grid(args.out, args.grid)}: " + ", ".join(sorted(load_zoo(args.out))))
+        return 0
     from ..metrics import embed
     train_set = load_dataset("fashion-mnist", split="train", data_dir=args.data_dir)
     test = load_dataset("fashion-mnist", split="test", data_dir=args.data_dir)

@@ -89,3 +89,13 @@ def load_zoo(folder: str | Path | None = None, *, families: list[str] | None = N
         tr, te = split(images)
         out[name] = ZooSamples(name, torch.from_numpy(tr).unsqueeze(1), torch.from_numpy(te).unsqueeze(1), info)
     return out
+
+
+def write_grid(folder: str | Path, path: str | Path, per_family: int = 12, scale: int = 3) -> Path:
+    """A picture of folder's families: per_family test-split samples of each, one family a row (sorted),
+    each pixel drawn as scale x scale."""
+    from torchvision.utils import save_image
+    zoo = load_zoo(folder)
+    rows = torch.cat([z.test[:per_family].float() / 255.0 for _, z in sorted(zoo.items())])
+    save_image(rows.repeat_interleave(scale, -1).repeat_interleave(scale, -2), str(path), nrow=per_family, padding=0)
+    return Path(path)
