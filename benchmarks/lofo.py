@@ -36,7 +36,7 @@ from gan.scoring.detector_data import DetectorData
 from gan.scoring.detector_train import DetectorOptions, fit_verdict, train_detector
 from gan.scoring import analysis
 from gan.scoring.measures import roc_auc
-from gan.scoring.nearest import BANK_SIZE, build_bank
+from gan.scoring.nearest import build_bank
 from gan.scoring.roundtrip import UPLOAD_SCALES, photo_jpeg
 
 BENCH_SEED = 9_301
@@ -171,8 +171,9 @@ def fold_detector(ctx, data: DetectorData, opts: DetectorOptions, cache: Path | 
     cached = {**json.loads(json.dumps(vars(DetectorOptions()))), **det.info.get("options", {})} if same else None
     if same and cached == json.loads(json.dumps(vars(opts))):  # an option newer than the cache: its default
         log(f"  detector read from {cache} (trained in {det.info.get('seconds')} s); verdict refitted")
-        if det.bank is None and (clf := analysis.get_classifier()) is not None:  # cached before the bank existed
-            det.bank = build_bank(clf, data.real_all[:BANK_SIZE])
+        want = len(data.real_all[:opts.bank_size])  # cached before the bank existed, or with a smaller one
+        if (det.bank is None or len(det.bank) != want) and (clf := analysis.get_classifier()) is not None:
+            det.bank = build_bank(clf, data.real_all[:opts.bank_size])
         det.info.update(fit_verdict(ctx.model, det.net, data, det.info["families"], ctx.critic, ctx.calibration,
                                     det.bank, max_fpr, mirror=opts.mirror))
         return det

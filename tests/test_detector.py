@@ -26,7 +26,7 @@ from gan.zoo import FAMILIES, SEALED, SEALED_DIR, ZOO_DIR, load_zoo
 from gan.zoo.store import ZooMissing, write_family
 from gan.zoo.train import train_family
 
-TINY = DetectorOptions(steps=30, eval_every=15, widths=(4, 8, 8))
+TINY = DetectorOptions(steps=30, eval_every=15, widths=(4, 8, 8), bank_size=3000)
 
 
 def _blocky(n: int, seed: int) -> torch.Tensor:
@@ -156,7 +156,7 @@ def test_leave_one_family_out_holds_families_out_alone_or_together(folder: Path,
     spec.loader.exec_module(lofo)
     framed = _framed_zoo(tmp_path / "zoo", (("blocky", _blocky), ("speckle", _speckle)))
     kw = dict(n_real=6, n_family=6, steps=4, seed=0, data_dir=None, pool=32, shipped=False, zoo_dir=framed,
-              cache=tmp_path / "cache", log=lambda m: None)
+              cache=tmp_path / "cache", detector={"bank_size": 3000}, log=lambda m: None)
     out = lofo.run_lofo(folder, families=["blocky", "blocky+speckle"], **kw)
     assert [r[0] for r in out["lofo"]] == ["blocky"] * 2 + ["blocky (fold without blocky and speckle)"] * 2 + [
         "speckle (fold without blocky and speckle)"] * 2
@@ -166,8 +166,10 @@ def test_leave_one_family_out_holds_families_out_alone_or_together(folder: Path,
     with pytest.raises(SystemExit, match="unknown families"):
         lofo.run_lofo(folder, families=["blocky+nope"], **kw)
     assert load_detector(tmp_path / "cache" / "blocky").info["options"]["g_share"] == DetectorOptions().g_share
-    lofo.run_lofo(folder, families=["blocky"], detector={"g_share": 0.5}, **{**kw, "cache": tmp_path / "half"})
-    assert load_detector(tmp_path / "half" / "blocky").info["options"]["g_share"] == 0.5
+    lofo.run_lofo(folder, families=["blocky"], **{**kw, "cache": tmp_path / "half",
+                                                  "detector": {"g_share": 0.5, "bank_size": 2000}})
+    half = load_detector(tmp_path / "half" / "blocky")
+    assert half.info["options"]["g_share"] == 0.5 and len(half.bank) == 2000
 
 
 def test_leave_one_family_out_scores_the_sealed_families_with_the_shipped_detector(folder: Path,
@@ -182,7 +184,7 @@ def test_leave_one_family_out_scores_the_sealed_families_with_the_shipped_detect
     zoo = _framed_zoo(tmp_path / "zoo", (("blocky", _blocky), ("speckle", _speckle)))
     sealed = _framed_zoo(tmp_path / "sealed", (("stripes", lambda n, s: _blocky(n, s + 4).roll(1, 2)),))
     kw = dict(n_real=6, n_family=6, steps=4, seed=0, data_dir=None, pool=32, families=[], zoo_dir=zoo,
-              log=notes.append)
+              detector={"bank_size": 3000}, log=notes.append)
     out = lofo.run_lofo(folder, sealed_dir=sealed, **kw)
     assert [(r[0], r[2]) for r in out["sealed"]] == [("stripes (sealed)", "upload"), ("stripes (sealed)", "photo")]
     assert all(r[3] == "6 vs 6" and 0.0 <= r[4] <= 1.0 for r in out["sealed"])
@@ -240,7 +242,8 @@ def test_score_images_combines_every_signal_and_says_who_decided(folder: Path, z
     det, critic, cal = load_detector(folder), load_critic(folder), load_calibration(folder)
     assert det.combination["signals"] == ["critic", "detector", "mirror", "distance", "nearest"]
     assert det.combination["form"] == "softmin" and det.bank is not None and det.bank.dtype == torch.float16
-    assert len(det.bank) == BANK_SIZE  # real training images (none of the validation split)
+    assert len(det.bank) == TINY.bank_size  # real training images, none of the validation ones
+    assert DetectorOptions().bank_size == BANK_SIZE >= 60_000  # shipped: every training image but validation
     x = torch.cat([model.generate(4, seed=3), load_zoo(zoo_dir)["speckle"].test[:4].float() / 127.5 - 1])
     res = score_images(model, x, calibration=cal, critic=critic, detector=det)
     for r in res:

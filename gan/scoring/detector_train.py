@@ -55,6 +55,7 @@ class DetectorOptions:
     g_share: float = G_SHARE  # of each batch's generated half: samples of the shipped G (the rest: the zoo)
     mirror: bool = MIRROR  # the verdict also reads the detector on the mirrored image (a signal of its own)
     flip: float = 0.0  # share of training images (real and generated alike) flipped left to right
+    bank_size: int = BANK_SIZE  # real training images in the nearest-garment signal's bank (gan.scoring.nearest)
 
 
 @dataclass
@@ -143,7 +144,7 @@ def train_detector(model: GAN, data: DetectorData, opts: DetectorOptions, *, cri
             "best_val_auc_mean": round(best, 4), "seconds": round(time.perf_counter() - t0, 1),
             "machine": f"CPU: {cpu_name()}, {torch.get_num_threads()} threads"}
     clf = analysis.get_classifier()
-    bank = build_bank(clf, data.real_all[:BANK_SIZE]) if clf is not None else None
+    bank = build_bank(clf, data.real_all[:opts.bank_size]) if clf is not None else None
     info.update(fit_verdict(model, net, data, families, critic, calibration, bank, max_fpr, mirror=opts.mirror))
     return DetectorResult(net, info, bank)
 
