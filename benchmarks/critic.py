@@ -181,13 +181,23 @@ def api_rows(model_dir: Path, args: argparse.Namespace) -> list[list]:
 
 
 def _zoo_api_rows(client, tmp: Path, args: argparse.Namespace, real_scores: tuple) -> list[list]:  # noqa: ANN001
-    """Through /score: each zoo family's unseen test samples (gan.zoo) as 28x28 PNGs, against the real PNGs."""
-    from gan.zoo import ZooMissing, load_zoo
-    try:
-        zoo = load_zoo()
-    except ZooMissing as e:
-        print(f"no zoo rows: {e}", file=sys.stderr)
-        return []
+    """Through /score: each zoo family's unseen test samples (gan.zoo) as 28x28 PNGs, against the real PNGs;
+    then the sealed families' (gan.zoo.SEALED: no detector learned from them)."""
+    from gan.zoo import SEALED_DIR, ZooMissing, load_zoo
+    rows = []
+    for setting, folder in (("/score, other generators", None), ("/score, sealed generators", SEALED_DIR)):
+        try:
+            zoo = load_zoo(folder)
+        except ZooMissing as e:
+            print(f"no rows for {setting}: {e}", file=sys.stderr)
+            continue
+        rows += _family_api_rows(client, tmp, args, real_scores, setting, zoo)
+    return rows
+
+
+def _family_api_rows(client, tmp: Path, args: argparse.Namespace, real_scores: tuple, setting: str,  # noqa: ANN001
+                     zoo: dict) -> list[list]:
+    """One row per family of zoo: its test samples as 28x28 PNGs through /score, against the real PNGs."""
     rows = []
     for name, fam in sorted(zoo.items()):
         files = []
@@ -196,7 +206,7 @@ def _zoo_api_rows(client, tmp: Path, args: argparse.Namespace, real_scores: tupl
             p.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(img).save(p)
             files.append(p)
-        rows += _rows("/score, other generators", f"{args.n_api} test PNGs vs {len(files)} {name} PNGs "
+        rows += _rows(setting, f"{args.n_api} test PNGs vs {len(files)} {name} PNGs "
                       f"(FID {fam.info.get('fid')})", real_scores, _score_files(client, files))
     return rows
 

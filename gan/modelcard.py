@@ -154,6 +154,8 @@ def _detector_facts(info: dict | None) -> dict | None:
             "n": len(info.get("families") or []), "val_auc": info.get("best_val_auc_mean"),
             "signals": _and([SIGNAL_WORDS.get(s, s) for s in v.get("signals") or []]), "verdict_auc": v.get("val_auc"),
             "verdict_fpr": v.get("val_fpr"), "steps": (info.get("options") or {}).get("steps"),
+            "augment": _and(["upload", "photo-like", "blur", "resize"]
+                            + (["left-right flip"] if (info.get("options") or {}).get("flip") else [])),
             "form": ("a soft minimum of their calibrated logits (one signal sure of \"generated\" is enough)"
                      if v.get("form") == "softmin" else "one logistic regression")}
 
