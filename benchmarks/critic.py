@@ -219,17 +219,6 @@ def markdown(rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def _scales(text: str) -> tuple[float, ...]:
-    """'0.05,0.1' -> (0.05, 0.1); 'none' -> ()."""
-    try:
-        out = () if text == "none" else tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers or 'none', got {text!r}") from None
-    if any(v < 0 for v in out):
-        raise argparse.ArgumentTypeError(f"scales must be >= 0, got {text!r}")
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -255,9 +244,6 @@ def main(argv: list[str] | None = None) -> int:
                         "on the mirrored image as a signal of its own, or not (default: the detector's own, on)")
     p.add_argument("--flip", type=float, default=None, help="--lofo: share of the detectors' training images "
                    "flipped left to right (default: DetectorOptions.flip)")
-    p.add_argument("--perturbed", type=_scales, default=None,
-                   help="--lofo: scales of the detectors' synthetic family of perturbed copies of the shipped G "
-                        "(comma-separated, e.g. 0.05,0.1,0.2,0.3; 'none' for none; default: the detector's own)")
     p.add_argument("--families", default=None, help="--lofo: only these held-out families (comma-separated; "
                         "'a+b': one fold without both; 'none': the folder's own detector only)")
     p.add_argument("--pool", type=int, default=4000, help="--lofo: round-trip pool per source (default: 4000)")

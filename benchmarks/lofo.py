@@ -97,8 +97,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
     ctx = load_context(local_dir=str(model_dir))
     model: GAN = ctx.model
     zoo = load_zoo(zoo_dir)
-    opts = replace(DetectorOptions(seed=seed, **({} if steps is None else {"steps": steps})), **(detector or {}))
-    data = DetectorData(model, zoo, seed=seed, data_dir=data_dir, pool=pool, perturbed=opts.perturbed, log=log)
+    data = DetectorData(model, zoo, seed=seed, data_dir=data_dir, pool=pool, log=log)
     tmp = Path(tempfile.mkdtemp(prefix="lofo-"))
     test = load_dataset("fashion-mnist", split="test", data_dir=data_dir)
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(BENCH_SEED))[:n_real]
@@ -106,6 +105,7 @@ def run_lofo(model_dir: Path, *, n_real: int, n_family: int, steps: int | None, 
                   for k, v in enumerate(("upload", "photo"))}
     fam_files = {f: {v: upload_files(zoo[f].test[:n_family], tmp / f"{f}_{v}", v, seed + 10 + k)
                      for k, v in enumerate(("upload", "photo"))} for f in zoo}
+    opts = replace(DetectorOptions(seed=seed, **({} if steps is None else {"steps": steps})), **(detector or {}))
     lofo, timing = [], {}
     for fold in (sorted(zoo) if families is None else families):
         t0 = time.perf_counter()
@@ -212,8 +212,7 @@ def main_lofo(args) -> int:  # noqa: ANN001 (argparse namespace of benchmarks/cr
                    cache=Path(args.cache) if args.cache else None, max_fpr=args.max_val_fpr,
                    detector={**({"g_share": args.g_share} if args.g_share is not None else {}),
                              **({"mirror": args.mirror == "on"} if args.mirror else {}),
-                             **({"flip": args.flip} if args.flip is not None else {}),
-                             **({"perturbed": args.perturbed} if args.perturbed is not None else {})})
+                             **({"flip": args.flip} if args.flip is not None else {})})
     text = markdown(out["lofo"] + out["shipped"] + out.get("sealed", []))
     print(text)
     if args.out:

@@ -209,43 +209,6 @@ def test_flip_augmentation_flips_the_asked_share_and_nothing_else() -> None:
     assert torch.equal(torch.rand(3, generator=gen), (lambda h: (augment(x, h), torch.rand(3, generator=h))[1])(g()))
 
 
-
-def test_perturbed_copies_of_g_are_worse_reproducible_and_leave_g_alone(critic_model_dir: Path) -> None:
-    """detector_data.perturbed_generator: noise on G's weights in proportion to each tensor's size, the
-    shipped G untouched, the same copy from the same seed, and more noise moves the samples further."""
-    from gan.scoring.detector_data import app_like_samples, perturbed_generator, perturbed_samples
-    model = GAN.from_pretrained(str(critic_model_dir))
-    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
-    base = app_like_samples(model, 32, 5)
-    far = {s: (app_like_samples(perturbed_generator(model, s, 1), 32, 5) - base).abs().mean().item()
-           for s in (0.05, 0.5)}
-    assert 0 < far[0.05] < far[0.5]
-    assert all(torch.equal(v, model.generator.state_dict()[k]) for k, v in before.items())
-    a, b = (app_like_samples(perturbed_generator(model, 0.2, 3), 8, 5) for _ in range(2))
-    assert torch.equal(a, b)
-    x = perturbed_samples(model, 10, seed=2, scales=(0.1, 0.3, 0.5))
-    assert x.shape == (10, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
-    with pytest.raises(ValueError, match="scale"):
-        perturbed_generator(model, -0.1, 0)
-
-
-def test_the_perturbed_family_is_learned_from_but_never_held_out(folder: Path, tmp_path: Path) -> None:
-    """DetectorOptions.perturbed adds the synthetic family to what a detector learns from (and to its
-    validation), and leave-one-family-out folds never hold it out: no user uploads it."""
-    import importlib.util
-    from gan.scoring.detector_data import PERTURBED
-    spec = importlib.util.spec_from_file_location("lofo", Path(__file__).parents[1] / "benchmarks" / "lofo.py")
-    lofo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lofo)
-    zoo = _framed_zoo(tmp_path / "zoo", (("blocky", _blocky), ("speckle", _speckle)))
-    out = lofo.run_lofo(folder, n_real=6, n_family=6, steps=4, seed=0, data_dir=None, pool=32, shipped=False,
-                        zoo_dir=zoo, families=None, cache=tmp_path / "cache", log=lambda m: None,
-                        detector={"bank_size": 3000, "perturbed": (0.1, 0.3)})
-    assert sorted({r[0] for r in out["lofo"]}) == ["blocky", "speckle"]
-    det = load_detector(tmp_path / "cache" / "blocky")
-    assert det.info["families"] == ["speckle", PERTURBED] and det.info["options"]["perturbed"] == [0.1, 0.3]
-
-
 # ---- the detector -------------------------------------------------------------------------------------
 def test_npr_residual_is_zero_on_nearest_upsampled_images() -> None:
     x = torch.rand(3, 1, 14, 14).repeat_interleave(2, 2).repeat_interleave(2, 3) * 2 - 1

@@ -13,7 +13,6 @@ Views: "clean" (as generated), "upload" (a PNG upload through the app's preproce
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -32,11 +31,6 @@ VIEW_MIX = {"clean": 0.4, "upload": 0.35, "photo": 0.25}  # share of each view i
 # and on the model's own samples (docs/critic.md)
 G_SHARE = 1 / 6
 G_VAL_SEED, G_TRAIN_SEED = 8_101, 8_102
-# The synthetic family "g-perturbed": copies of the shipped G with Gaussian noise on every weight tensor
-# (std = scale x the tensor's RMS; batch-norm statistics re-estimated), one copy per scale.  Same
-# architecture and upsampling as the shipped G, worse samples: what a user's own run of this recipe makes.
-PERTURBED = "g-perturbed"
-PERTURB_SCALES = (0.05, 0.1, 0.2, 0.3)
 
 
 def views(x: torch.Tensor, seed: int, *, halves: bool = False) -> dict[str, torch.Tensor]:
@@ -72,40 +66,6 @@ def app_like_samples(model: GAN, n: int, seed: int) -> torch.Tensor:
     return torch.cat([plain, out.float().clamp(-1, 1).cpu()])
 
 
-@torch.no_grad()
-def perturbed_generator(model: GAN, scale: float, seed: int) -> GAN:
-    """A copy of model whose G's weights (not its batch-norm affine terms) carry Gaussian noise of std
-    scale x each tensor's RMS, with the batch-norm running statistics re-estimated on 2,048 draws."""
-    if scale < 0:
-        raise ValueError(f"perturbation scale must be >= 0, got {scale}")
-    out = copy.deepcopy(model)
-    G = out.generator.cpu().float()
-    gen = torch.Generator().manual_seed(seed)
-    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
-    skip = {id(p) for m in G.modules() if isinstance(m, norms) for p in m.parameters(recurse=False)}
-    for w in G.parameters():
-        if id(w) not in skip and w.numel() > 1:
-            w.add_(torch.randn(w.shape, generator=gen) * scale * w.pow(2).mean().sqrt())
-    bns = [m for m in G.modules() if isinstance(m, norms)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the re-estimation batches
-    G.train()
-    for _ in range(8):
-        z = torch.randn(256, G.cfg.z_dim, generator=gen)
-        y = torch.randint(0, G.cfg.num_classes, (256,), generator=gen) if G.conditional else None
-        G(z, y)
-    G.eval()
-    return out
-
-
-def perturbed_samples(model: GAN, n: int, seed: int, scales: tuple[float, ...] = PERTURB_SCALES) -> torch.Tensor:
-    """n app-like samples (n, 1, 28, 28) in [-1, 1], in equal shares from one perturbed copy of G per scale."""
-    parts = [n // len(scales) + (k < n % len(scales)) for k in range(len(scales))]
-    return torch.cat([app_like_samples(perturbed_generator(model, s, seed + 7 * k), m, seed + 7 * k + 1)
-                      for k, (s, m) in enumerate(zip(scales, parts))])
-
-
 @dataclass
 class Side:
     """Images of one source (real, the shipped G, or one zoo family) in each view."""
@@ -118,8 +78,7 @@ class DetectorData:
     """Every source's training and validation views, built once and shared by leave-one-out folds."""
 
     def __init__(self, model: GAN, zoo: dict, *, n_val: int = 1000, pool: int = 4000, zoo_val_share: float = 0.15,
-                 seed: int = 0, data_dir: str | None = None, perturbed: tuple[float, ...] = (),
-                 log: Callable[[str], None] = print) -> None:
+                 seed: int = 0, data_dir: str | None = None, log: Callable[[str], None] = print) -> None:
         t0 = time.perf_counter()
         data = load_dataset("fashion-mnist", split="train", data_dir=data_dir)
         perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 500))
@@ -137,9 +96,6 @@ class DetectorData:
             x = to_float(fam.train)
             n = int(round(zoo_val_share * len(x)))
             self.zoo[name] = Side(views(x[n:], seed + 10 + 2 * k, halves=True), views(x[:n], seed + 11 + 2 * k))
-        if perturbed:  # a synthetic family of its own (PERTURBED), never held out: no user made it
-            x = perturbed_samples(model, pool + n_val // 2, seed=G_TRAIN_SEED + 10 * seed + 5, scales=perturbed)
-            self.zoo[PERTURBED] = Side(views(x[n_val // 2:], seed + 8, halves=True), views(x[:n_val // 2], seed + 9))
         log(f"detector data: {len(real_train)} real, {len(g_train)} G samples, {len(self.zoo)} zoo families; "
             f"round trips in {time.perf_counter() - t0:.0f} s")
 

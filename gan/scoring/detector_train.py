@@ -58,8 +58,6 @@ class DetectorOptions:
     # 18 of the 20 leave-one-family-out rows (mean +0.005) and kept the model's own samples within 0.005
     flip: float = 0.5
     bank_size: int = BANK_SIZE  # real training images in the nearest-garment signal's bank (gan.scoring.nearest)
-    # scales of the synthetic family of perturbed copies of the shipped G (detector_data.PERTURBED); () for none
-    perturbed: tuple[float, ...] = ()
 
 
 @dataclass
@@ -186,9 +184,8 @@ def write_detector(folder: str | Path, *, model: GAN | None = None, zoo_dir: str
     folder = Path(folder)
     model = model or GAN.from_pretrained(folder)
     zoo = load_zoo(zoo_dir)
-    opts = opts or DetectorOptions()
-    data = DetectorData(model, zoo, data_dir=data_dir, pool=pool, n_val=n_val, perturbed=opts.perturbed, log=log)
-    res = train_detector(model, data, opts, critic=load_critic(folder),
+    data = DetectorData(model, zoo, data_dir=data_dir, pool=pool, n_val=n_val, log=log)
+    res = train_detector(model, data, opts or DetectorOptions(), critic=load_critic(folder),
                          calibration=load_calibration(folder), log=log)
     res.info["generator_sha256"] = sha256_file(folder / "generator.safetensors")
     res.info["zoo"] = {n: {k: f.info.get(k) for k in ("description", "fid", "sha256")} for n, f in zoo.items()}
