@@ -326,3 +326,15 @@ def test_no_flagged_image_is_called_real_with_confidence() -> None:
     assert d.verdict == "real" and d.p_real <= DISAGREE_CAP and d.disagree == ("detector",)
     d = decide(comb, np.array([-1.0, -4.0]), {"critic": True, "detector": False}, unlike=False)
     assert d.verdict == "generated" and d.decided_by == "detector" and d.disagree == ("critic",)
+
+
+def test_a_generated_verdict_names_the_plain_detector_when_both_readings_agree() -> None:
+    """The mirror signal is the detector on the flipped image: when the plain reading says generated too,
+    the Score tab names "the detector"; the mirror is named only when it alone found the traces."""
+    comb = Combination(("detector", "mirror"), (1.0, 1.0), 0.0, (0.0, 0.0), (1.0, 1.0), form="softmin",
+                       offsets=(0.0, 0.0))
+    both = decide(comb, np.array([-2.0, -5.0]), {}, unlike=False)
+    assert both.verdict == "generated" and both.decided_by == "detector"
+    mirror_only = decide(comb, np.array([2.0, -5.0]), {}, unlike=False)
+    assert mirror_only.verdict == "generated" and mirror_only.decided_by == "mirror"
+    assert mirror_only.disagree == ("detector",)

@@ -203,5 +203,7 @@ def decide(comb: Combination, feats: np.ndarray, alone: dict[str, bool], unlike:
             "on balance like a real image, but " + " and ".join(SUSPECTS[s] for s in disagree))
         return Decision("real", p, top, why, disagree)
     top = comb.signals[int(np.argmin(contrib))]
+    if top == "mirror" and "detector" in comb.signals and contrib[comb.signals.index("detector")] < 0:
+        top = "detector"  # both readings of the detector say generated: name the plain one, which users expect
     disagree = tuple(s for s in comb.signals if alone.get(s))
     return Decision("generated", p, top, PLAIN[top], disagree)
