@@ -336,6 +336,23 @@ def _from_array(arr: np.ndarray) -> Image.Image:
 
 
 # ---- preprocessing ------------------------------------------------------------------------------
+def _flat_gray(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """Steps (1) and (2) of ``preprocess``: float grayscale (H, W) in [0, 255] of an "L" or "RGBA" image, its
+    transparency flattened onto the background that contrasts with the visible content (noted in notes)."""
+    if img.mode != "RGBA":
+        return np.asarray(img, dtype=np.float32)
+    alpha = np.asarray(img)[:, :, 3].astype(np.float32) / 255.0
+    gray = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
+    if alpha.min() < 1.0:
+        if alpha.max() == 0.0:
+            raise ImageInputError("image is blank after preprocessing (fully transparent)")
+        content = float((gray * alpha).sum() / alpha.sum())  # alpha-weighted brightness of what is visible
+        fill = 0.0 if content > 127.5 else 255.0
+        gray = alpha * gray + (1.0 - alpha) * fill
+        notes.append(f"flattened transparency onto {'black' if fill == 0.0 else 'white'}")
+    return gray
+
+
 def preprocess(img: Image.Image, *, size: int = 28) -> Preprocessed:
     """Turn a loaded image into D's input (1, 1, size, size) in [-1, 1], as Fashion-MNIST was made.
 
@@ -364,20 +381,7 @@ def preprocess(img: Image.Image, *, size: int = 28) -> Preprocessed:
     if img.mode not in ("L", "RGBA"):
         img = load_image(img)
     notes = list(img.info.get("notes", []))
-    # (1) + (2): float grayscale (H, W) in [0, 255]
-    if img.mode == "RGBA":
-        rgba = np.asarray(img)
-        alpha = rgba[:, :, 3].astype(np.float32) / 255.0
-        gray = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32)
-        if alpha.min() < 1.0:
-            if alpha.max() == 0.0:
-                raise ImageInputError("image is blank after preprocessing (fully transparent)")
-            content = float((gray * alpha).sum() / alpha.sum())  # alpha-weighted brightness of what is visible
-            fill = 0.0 if content > 127.5 else 255.0
-            gray = alpha * gray + (1.0 - alpha) * fill
-            notes.append(f"flattened transparency onto {'black' if fill == 0.0 else 'white'}")
-    else:
-        gray = np.asarray(img, dtype=np.float32)
+    gray = _flat_gray(img, notes)  # (1) + (2)
     same = fashion_format(gray, size) if img.mode == "L" or _opaque_gray(img) else None
     if same is not None:
         if same.shape != gray.shape:
